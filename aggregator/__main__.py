@@ -1,0 +1,5 @@
+"""`python -m aggregator` runs the same command as the `aggregator` script."""
+
+from aggregator.cli import main
+
+raise SystemExit(main())

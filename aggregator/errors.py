@@ -1,0 +1,83 @@
+"""Every error the aggregator raises on purpose derives from `AggregatorError`.
+
+    AggregatorError
+    ├── ConfigError          a config file, key or value is wrong (names all three)
+    ├── FetchError           a source could not be fetched
+    │   ├── SourceNotFound       file missing, HTTP 404/410
+    │   ├── SourceUnreadable     permission denied, not a regular file
+    │   ├── FetchTimeout         connect or read took too long
+    │   ├── HTTPStatusError      any other non-success HTTP status
+    │   └── BodyTooLarge         body exceeded the configured cap while streaming
+    ├── ExtractError         bytes were fetched but hold no usable entries
+    └── StoreError           the event log or projections refused an operation
+        └── AppendOnlyViolation  something tried to change or delete an event
+
+Collectors catch `FetchError` and `ExtractError` per source and record them as
+`SourceFailed` events, so one bad source never stops the others. `ConfigError`
+and `StoreError` are fatal to the command that met them.
+"""
+
+from __future__ import annotations
+
+
+class AggregatorError(Exception):
+    """Base class: the message is meant for the person running the command."""
+
+
+class ConfigError(AggregatorError):
+    """A configuration problem, located by file and key."""
+
+    def __init__(self, path: str, key: str | None, problem: str) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        where = f"{path}: {key}" if key else path
+        super().__init__(f"{where}: {problem}")
+
+
+class FetchError(AggregatorError):
+    """A source could not be fetched; `reason` is short and human-readable."""
+
+    kind = "fetch"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class SourceNotFound(FetchError):
+    kind = "not-found"
+
+
+class SourceUnreadable(FetchError):
+    kind = "unreadable"
+
+
+class FetchTimeout(FetchError):
+    kind = "timeout"
+
+
+class HTTPStatusError(FetchError):
+    kind = "http-status"
+
+    def __init__(self, reason: str, status: int) -> None:
+        self.status = status
+        super().__init__(reason)
+
+
+class BodyTooLarge(FetchError):
+    kind = "too-large"
+
+
+class ExtractError(AggregatorError):
+    """The fetched bytes could not be turned into entries."""
+
+    kind = "extract"
+
+
+class StoreError(AggregatorError):
+    """The storage layer refused or failed an operation."""
+
+
+class AppendOnlyViolation(StoreError):
+    """An update or delete of an event row was attempted."""

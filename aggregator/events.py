@@ -1,0 +1,164 @@
+"""Frozen event types and their versioned serialisation.
+
+The event log stores one record shape for every event: a type name, a schema
+version and a JSON payload (see `store.base.StoredEvent`). This module maps
+between those records and the typed events the rest of the code works with.
+
+Each event also carries an *event key*: the idempotency key the log's unique
+constraint enforces. Entry events are keyed by (source, entry key, version),
+so two collectors that see the same change produce the same key and only one
+append succeeds, while a collector that raced and lost simply sees the winner
+on its next poll (optimistic concurrency, as an aggregate version would give).
+Poll bookkeeping is keyed by a poll id chosen once per poll, so retrying the
+append of one poll adds nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+
+
+def format_time(value: datetime) -> str:
+    """UTC, microsecond precision, always the same shape: the log's time format."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of all events; `source` names the configured source it concerns."""
+
+    type_name: ClassVar[str] = ""
+    source: str
+
+    @property
+    def event_key(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class EntryEvent(Event):
+    """The full state of an entry at one version (1 = first seen).
+
+    Carrying the whole state rather than a diff keeps projections simple and
+    lets `feed --as-of` rebuild any moment by folding forward.
+    """
+
+    key: str
+    entry_id: str
+    version: int
+    title: str
+    content_html: str
+    published: datetime
+    updated: datetime
+    link: str | None
+    author: str | None
+    content_hash: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def event_key(self) -> str:
+        return f"entry:{self.source}:{self.key}:v{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryAdded(EntryEvent):
+    type_name: ClassVar[str] = "EntryAdded"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRevised(EntryEvent):
+    """Same entry, new content hash; `previous_hash` is what it replaced."""
+
+    type_name: ClassVar[str] = "EntryRevised"
+    previous_hash: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PollEvent(Event):
+    poll_id: str
+    fetched_at: datetime
+
+    @property
+    def event_key(self) -> str:
+        return f"poll:{self.source}:{self.poll_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePolled(PollEvent):
+    """A successful poll: counts, plus the validators to send next time."""
+
+    type_name: ClassVar[str] = "SourcePolled"
+    entries_seen: int = 0
+    added: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceNotModified(PollEvent):
+    type_name: ClassVar[str] = "SourceNotModified"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFailed(PollEvent):
+    """A poll that produced nothing usable; `reason` is meant for a person."""
+
+    type_name: ClassVar[str] = "SourceFailed"
+    kind: str = "error"
+    reason: str = ""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type_name: cls
+    for cls in (EntryAdded, EntryRevised, SourcePolled, SourceNotModified, SourceFailed)
+}
+
+
+def to_payload(event: Event) -> str:
+    """Serialise an event's fields to canonical JSON (sorted keys, UTC times)."""
+    data: dict[str, Any] = {}
+    for name, value in asdict(event).items():
+        if isinstance(value, datetime):
+            data[name] = format_time(value)
+        elif isinstance(value, tuple):
+            data[name] = list(value)
+        else:
+            data[name] = value
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def from_payload(type_name: str, schema_version: int, payload: str) -> Event:
+    """Rebuild an event from its stored record.
+
+    `schema_version` is checked here so that when a payload shape changes, the
+    upcasting of old records has one place to live.
+    """
+    if schema_version != SCHEMA_VERSION:
+        raise ValueError(f"unknown schema version {schema_version} for {type_name}")
+    cls = EVENT_TYPES.get(type_name)
+    if cls is None:
+        raise ValueError(f"unknown event type {type_name!r}")
+    data = json.loads(payload)
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        if f.type in ("datetime", "datetime | None") and value is not None:
+            value = parse_time(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)

@@ -1,0 +1,102 @@
+"""What extraction produces, and how an entry is identified and fingerprinted.
+
+Extractors turn bytes into a `Page` of `ExtractedEntry` values; nothing here
+does I/O or reads a clock. The content hash decides whether a re-polled entry
+was revised: it covers only what a reader sees as the update's substance
+(title and body), normalised so that whitespace or Unicode-form noise never
+counts as an edit. It is versioned so that a future change to the recipe can be
+told apart from a change to the content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+CONTENT_HASH_VERSION = 1
+
+Format = Literal["auto", "feed", "liveblog-html", "liveblog-text"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedEntry:
+    """One update as a source presents it, with every time already in UTC.
+
+    `key` identifies the update within its source and must not change when
+    the update is edited or when newer updates are added around it.
+    `notes` records anything the extractor had to decide that a person might
+    question (a zone label that contradicts the configured zone, a time taken
+    from configuration rather than the page).
+    """
+
+    key: str
+    title: str
+    content_html: str
+    published: datetime
+    updated: datetime | None = None
+    link: str | None = None
+    author: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("published", "updated"):
+            value = getattr(self, name)
+            if value is not None and value.utcoffset() != UTC.utcoffset(None):
+                raise ValueError(f"{name} must be an aware UTC datetime, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Everything one fetch of a source yielded: its entries plus page metadata."""
+
+    entries: tuple[ExtractedEntry, ...]
+    title: str | None = None
+    author: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractContext:
+    """What an extractor may know besides the bytes: no I/O, no clock.
+
+    `page_url` is the address used to build links and resolve relative ones
+    (the source's public `link` when configured, else the fetched URL).
+    `day` is the source's configured date (the day its earliest update was
+    written) and `start` the configured start time, if one was given.
+    """
+
+    source: str
+    page_url: str
+    fetched_at: datetime
+    timezone: ZoneInfo
+    day: date | None = None
+    start: datetime | None = None
+    author: str | None = None
+    content_type: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_WS = re.compile(r"\s+")
+
+
+def normalise_text(text: str) -> str:
+    """NFC-normalise and fold every run of white space (NBSP included) to one space."""
+    return _WS.sub(" ", unicodedata.normalize("NFC", text).replace("\u00a0", " ")).strip()
+
+
+def content_hash(title: str, content_html: str) -> str:
+    """Versioned fingerprint of an entry's substance: title and body only.
+
+    Links, times, authors and extraction notes are left out: they are either
+    identity (published) or volatile presentation, and a change to them is not
+    an edit a reader needs to be told about.
+    """
+    body = json.dumps([normalise_text(title), normalise_text(content_html)], ensure_ascii=False)
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return f"v{CONTENT_HASH_VERSION}:{digest}"
