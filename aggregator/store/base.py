@@ -1,0 +1,144 @@
+"""The storage contracts: the append-only event log and the read models.
+
+`EventLog` is the truth. Its guarantees, which every adapter must keep and
+which `tests/test_store_contract.py` checks against each of them:
+
+* positions start at 1 and have no gaps; they are assigned inside a serialised
+  write transaction, so commit order equals position order and a reader that
+  tails `position > cursor` can never skip an event;
+* `append` is atomic and idempotent: events whose `event_key` is already in
+  the log are skipped, and the unique key is enforced by the database too;
+* stored events are never updated or deleted.
+
+A `ReadModel` is a projection of the log: entries and source status, plus the
+position it has folded up to (its checkpoint), stored in the same transaction
+as the state so that a crash can never leave the two out of step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from aggregator.events import Event, from_payload
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """The one record shape of the log: an event plus where and when it landed."""
+
+    position: int
+    event_key: str
+    type: str
+    schema_version: int
+    recorded_at: datetime
+    source: str
+    payload: str
+
+    def event(self) -> Event:
+        return from_payload(self.type, self.schema_version, self.payload)
+
+
+class EventLog(Protocol):
+    def append(self, events: Sequence[Event]) -> list[StoredEvent]:
+        """Append atomically, skipping events whose key is already stored.
+
+        Returns the records actually written, in position order.
+        """
+        ...
+
+    def read(
+        self, after: int = 0, upto: int | None = None, limit: int | None = None
+    ) -> Iterator[StoredEvent]:
+        """Events with `after < position <= upto`, in position order."""
+        ...
+
+    def head(self) -> int:
+        """The highest position written (0 for an empty log)."""
+        ...
+
+    def position_at(self, when: datetime) -> int:
+        """The highest position recorded at or before `when` (0 if none)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EntryState:
+    """An entry as it stands after the events folded so far."""
+
+    source: str
+    key: str
+    entry_id: str
+    version: int
+    title: str
+    content_html: str
+    published: datetime
+    updated: datetime
+    link: str | None
+    author: str | None
+    content_hash: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the log says about one source's polling."""
+
+    name: str
+    last_polled_at: datetime | None = None
+    last_outcome: str | None = None
+    last_error: str | None = None
+    last_success_at: datetime | None = None
+    consecutive_failures: int = 0
+    entry_count: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+    updated: datetime | None = None
+    position: int = 0
+
+
+class FoldTarget(Protocol):
+    """The narrow view of a read model that `projections.fold` writes through."""
+
+    def get_entry(self, source: str, key: str) -> EntryState | None: ...
+
+    def put_entry(self, entry: EntryState) -> None: ...
+
+    def get_source(self, name: str) -> SourceState | None: ...
+
+    def put_source(self, state: SourceState) -> None: ...
+
+
+class ReadModel(Protocol):
+    def checkpoint(self) -> int:
+        """The position of the last event folded (0 when empty)."""
+        ...
+
+    def apply(self, records: Iterable[StoredEvent]) -> int:
+        """Fold the records past the checkpoint and advance it, atomically.
+
+        Records at or below the checkpoint are ignored, so applying a batch
+        twice is harmless. Returns the new checkpoint.
+        """
+        ...
+
+    def reset(self) -> None:
+        """Throw all state away and set the checkpoint to 0."""
+        ...
+
+    def entries(self, source: str | None = None, limit: int | None = None) -> list[EntryState]:
+        """Entries newest first (published, then entry id, both descending)."""
+        ...
+
+    def sources(self) -> dict[str, SourceState]: ...
+
+    def last_recorded_at(self) -> datetime | None:
+        """When the last folded event was recorded (for documents with no entries)."""
+        ...
+
+
+def newest_first(entries: Iterable[EntryState]) -> list[EntryState]:
+    """The feed order, shared by every adapter so their documents are identical."""
+    return sorted(entries, key=lambda e: (e.published, e.entry_id), reverse=True)

@@ -1,0 +1,106 @@
+"""In-memory adapters: the reference implementations of the storage contracts.
+
+`MemoryReadModel` is also how `feed --as-of` and `replay --until` compute a
+past state without touching the persisted projections.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+
+from aggregator.events import SCHEMA_VERSION, Event, to_payload
+from aggregator.projections import fold
+from aggregator.store.base import EntryState, SourceState, StoredEvent, newest_first
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class MemoryEventLog:
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+        self._records: list[StoredEvent] = []
+        self._keys: set[str] = set()
+        self._clock = clock
+
+    def append(self, events: Sequence[Event]) -> list[StoredEvent]:
+        written: list[StoredEvent] = []
+        now = self._clock()
+        for event in events:
+            key = event.event_key
+            if key in self._keys:
+                continue
+            self._keys.add(key)
+            record = StoredEvent(
+                position=len(self._records) + 1,
+                event_key=key,
+                type=event.type_name,
+                schema_version=SCHEMA_VERSION,
+                recorded_at=now,
+                source=event.source,
+                payload=to_payload(event),
+            )
+            self._records.append(record)
+            written.append(record)
+        return written
+
+    def read(
+        self, after: int = 0, upto: int | None = None, limit: int | None = None
+    ) -> Iterator[StoredEvent]:
+        stop = len(self._records) if upto is None else min(upto, len(self._records))
+        selected = self._records[after:stop]
+        return iter(selected if limit is None else selected[:limit])
+
+    def head(self) -> int:
+        return len(self._records)
+
+    def position_at(self, when: datetime) -> int:
+        return sum(1 for _ in itertools.takewhile(lambda r: r.recorded_at <= when, self._records))
+
+
+class MemoryReadModel:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._entries: dict[tuple[str, str], EntryState] = {}
+        self._sources: dict[str, SourceState] = {}
+        self._checkpoint = 0
+        self._last_recorded_at: datetime | None = None
+
+    def checkpoint(self) -> int:
+        return self._checkpoint
+
+    def apply(self, records: Iterable[StoredEvent]) -> int:
+        for record in records:
+            if record.position <= self._checkpoint:
+                continue
+            fold(self, record)
+            self._checkpoint = record.position
+            self._last_recorded_at = record.recorded_at
+        return self._checkpoint
+
+    def get_entry(self, source: str, key: str) -> EntryState | None:
+        return self._entries.get((source, key))
+
+    def put_entry(self, entry: EntryState) -> None:
+        self._entries[(entry.source, entry.key)] = entry
+
+    def get_source(self, name: str) -> SourceState | None:
+        return self._sources.get(name)
+
+    def put_source(self, state: SourceState) -> None:
+        self._sources[state.name] = state
+
+    def entries(self, source: str | None = None, limit: int | None = None) -> list[EntryState]:
+        chosen = (e for e in self._entries.values() if source is None or e.source == source)
+        ordered = newest_first(chosen)
+        return ordered if limit is None else ordered[:limit]
+
+    def sources(self) -> dict[str, SourceState]:
+        return dict(self._sources)
+
+    def last_recorded_at(self) -> datetime | None:
+        return self._last_recorded_at

@@ -1,0 +1,442 @@
+"""SQL adapters of the storage contracts (SQLite and PostgreSQL, via SQLModel).
+
+Write serialisation, the heart of the log's guarantees:
+
+* SQLite runs in WAL mode, and every write transaction starts with
+  `BEGIN IMMEDIATE`, which takes the database's single write lock up front, so
+  two writers never interleave and never deadlock on a lock upgrade. Reads use
+  plain deferred transactions and do not block writers.
+* PostgreSQL serialises appends with a row lock on the one-row `log_head`
+  table (`SELECT ... FOR UPDATE`). Positions are taken from that row rather
+  than a sequence, because a sequence hands out numbers outside the
+  transaction and a rolled-back append would leave a gap.
+
+The unique `event_key` is the backstop for idempotency and triggers refuse
+UPDATE and DELETE (and, on PostgreSQL, TRUNCATE) of event rows. Times are
+stored as fixed-width UTC text so both databases sort and return them
+identically, to the microsecond.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, Engine, Text, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from aggregator.errors import AppendOnlyViolation, StoreError
+from aggregator.events import SCHEMA_VERSION, Event, format_time, parse_time, to_payload
+from aggregator.projections import fold
+from aggregator.store.base import EntryState, SourceState, StoredEvent
+from aggregator.store.memory import utc_now
+
+KEY_CHUNK = 500
+PROJECTION = "entries"
+
+
+class EventRecord(SQLModel, table=True):
+    __tablename__ = "events"
+    position: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    event_key: str = Field(unique=True, max_length=512)
+    type: str = Field(max_length=64)
+    schema_version: int
+    recorded_at: str = Field(index=True, max_length=32)
+    source: str = Field(index=True, max_length=200)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class LogHead(SQLModel, table=True):
+    __tablename__ = "log_head"
+    id: int = Field(primary_key=True)
+    position: int
+
+
+class EntryRow(SQLModel, table=True):
+    __tablename__ = "entries"
+    source: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=512)
+    entry_id: str = Field(max_length=1024)
+    version: int
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    content_html: str = Field(sa_column=Column(Text, nullable=False))
+    published: str = Field(index=True, max_length=32)
+    updated: str = Field(max_length=32)
+    link: str | None = Field(default=None, sa_column=Column(Text))
+    author: str | None = Field(default=None, sa_column=Column(Text))
+    content_hash: str = Field(max_length=80)
+    position: int
+
+
+class SourceRow(SQLModel, table=True):
+    __tablename__ = "source_status"
+    name: str = Field(primary_key=True, max_length=200)
+    last_polled_at: str | None = Field(default=None, max_length=32)
+    last_outcome: str | None = Field(default=None, max_length=32)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_success_at: str | None = Field(default=None, max_length=32)
+    consecutive_failures: int = 0
+    entry_count: int = 0
+    etag: str | None = Field(default=None, sa_column=Column(Text))
+    last_modified: str | None = Field(default=None, max_length=64)
+    updated: str | None = Field(default=None, max_length=32)
+    position: int = 0
+
+
+class Checkpoint(SQLModel, table=True):
+    __tablename__ = "projection_checkpoints"
+    name: str = Field(primary_key=True, max_length=64)
+    position: int = 0
+    last_recorded_at: str | None = Field(default=None, max_length=32)
+
+
+_SQLITE_TRIGGERS = [
+    "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+]
+_POSTGRES_TRIGGERS = [
+    "CREATE OR REPLACE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'events are append-only'; END $$",
+    "DROP TRIGGER IF EXISTS events_no_change ON events",
+    "CREATE TRIGGER events_no_change BEFORE UPDATE OR DELETE ON events "
+    "FOR EACH ROW EXECUTE FUNCTION events_append_only()",
+    "DROP TRIGGER IF EXISTS events_no_truncate ON events",
+    "CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events "
+    "FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()",
+]
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with the transaction behaviour the log's guarantees need."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True)
+    raise StoreError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy's "begin" event below: the sqlite3
+    # module's own implicit BEGIN would be DEFERRED.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: Any) -> None:
+    write = connection.get_execution_options().get("aggregator_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class SqlStore:
+    """One database holding the log and the read models, sharing an engine."""
+
+    def __init__(self, url: str, clock: Callable[[], datetime] = utc_now) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._writer = self.engine.execution_options(aggregator_write=True)
+        self.clock = clock
+        self.log = SqlEventLog(self)
+        self.read_model = SqlReadModel(self)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_schema(self) -> None:
+        SQLModel.metadata.create_all(self._writer)
+        triggers = _SQLITE_TRIGGERS if self.dialect == "sqlite" else _POSTGRES_TRIGGERS
+        with self._writer.begin() as conn:
+            for statement in triggers:
+                conn.exec_driver_sql(statement)
+        with self.write_session() as session:
+            if session.get(LogHead, 1) is None:
+                session.add(LogHead(id=1, position=0))
+                session.commit()
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        with Session(self._writer, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _stored(row: EventRecord) -> StoredEvent:
+    return StoredEvent(
+        position=row.position,
+        event_key=row.event_key,
+        type=row.type,
+        schema_version=row.schema_version,
+        recorded_at=parse_time(row.recorded_at),
+        source=row.source,
+        payload=row.payload,
+    )
+
+
+class SqlEventLog:
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    def append(self, events: Sequence[Event]) -> list[StoredEvent]:
+        try:
+            return self._append(events)
+        except IntegrityError:
+            # Only reachable if something bypassed the head lock; the unique
+            # key has refused the duplicate and nothing was written. Recompute.
+            return self._append(events)
+        except DBAPIError as exc:
+            if "append-only" in str(exc):
+                raise AppendOnlyViolation(str(exc.orig)) from exc
+            raise
+
+    def _append(self, events: Sequence[Event]) -> list[StoredEvent]:
+        if not events:
+            return []
+        with self._store.write_session() as session:
+            head = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one()
+            keys = [e.event_key for e in events]
+            seen: set[str] = set()
+            for start in range(0, len(keys), KEY_CHUNK):
+                chunk = keys[start : start + KEY_CHUNK]
+                query = select(EventRecord.event_key).where(col(EventRecord.event_key).in_(chunk))
+                seen.update(session.exec(query))
+            recorded_at = format_time(self._store.clock())
+            rows: list[EventRecord] = []
+            for event_ in events:
+                if event_.event_key in seen:
+                    continue
+                seen.add(event_.event_key)
+                head.position += 1
+                rows.append(
+                    EventRecord(
+                        position=head.position,
+                        event_key=event_.event_key,
+                        type=event_.type_name,
+                        schema_version=SCHEMA_VERSION,
+                        recorded_at=recorded_at,
+                        source=event_.source,
+                        payload=to_payload(event_),
+                    )
+                )
+            if not rows:
+                return []
+            session.add_all(rows)
+            session.add(head)
+            session.commit()
+            return [_stored(row) for row in rows]
+
+    def read(
+        self, after: int = 0, upto: int | None = None, limit: int | None = None
+    ) -> Iterator[StoredEvent]:
+        query = select(EventRecord).where(EventRecord.position > after)
+        if upto is not None:
+            query = query.where(EventRecord.position <= upto)
+        query = query.order_by(col(EventRecord.position))
+        if limit is not None:
+            query = query.limit(limit)
+        with self._store.read_session() as session:
+            rows = list(session.exec(query))
+        return iter([_stored(row) for row in rows])
+
+    def head(self) -> int:
+        with self._store.read_session() as session:
+            head = session.get(LogHead, 1)
+            return 0 if head is None else head.position
+
+    def position_at(self, when: datetime) -> int:
+        query = select(EventRecord.position).where(EventRecord.recorded_at <= format_time(when))
+        query = query.order_by(col(EventRecord.position).desc()).limit(1)
+        with self._store.read_session() as session:
+            found = session.exec(query).first()
+        return found or 0
+
+
+def _opt_time(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)
+
+
+def _opt_parse(value: str | None) -> datetime | None:
+    return None if value is None else parse_time(value)
+
+
+def _entry_state(row: EntryRow) -> EntryState:
+    return EntryState(
+        source=row.source,
+        key=row.key,
+        entry_id=row.entry_id,
+        version=row.version,
+        title=row.title,
+        content_html=row.content_html,
+        published=parse_time(row.published),
+        updated=parse_time(row.updated),
+        link=row.link,
+        author=row.author,
+        content_hash=row.content_hash,
+        position=row.position,
+    )
+
+
+def _entry_row(state: EntryState) -> EntryRow:
+    return EntryRow(
+        source=state.source,
+        key=state.key,
+        entry_id=state.entry_id,
+        version=state.version,
+        title=state.title,
+        content_html=state.content_html,
+        published=format_time(state.published),
+        updated=format_time(state.updated),
+        link=state.link,
+        author=state.author,
+        content_hash=state.content_hash,
+        position=state.position,
+    )
+
+
+def _source_state(row: SourceRow) -> SourceState:
+    return SourceState(
+        name=row.name,
+        last_polled_at=_opt_parse(row.last_polled_at),
+        last_outcome=row.last_outcome,
+        last_error=row.last_error,
+        last_success_at=_opt_parse(row.last_success_at),
+        consecutive_failures=row.consecutive_failures,
+        entry_count=row.entry_count,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        updated=_opt_parse(row.updated),
+        position=row.position,
+    )
+
+
+def _source_row(state: SourceState) -> SourceRow:
+    return SourceRow(
+        name=state.name,
+        last_polled_at=_opt_time(state.last_polled_at),
+        last_outcome=state.last_outcome,
+        last_error=state.last_error,
+        last_success_at=_opt_time(state.last_success_at),
+        consecutive_failures=state.consecutive_failures,
+        entry_count=state.entry_count,
+        etag=state.etag,
+        last_modified=state.last_modified,
+        updated=_opt_time(state.updated),
+        position=state.position,
+    )
+
+
+class _BufferedTarget:
+    """Folds a batch in memory over rows read on demand, then writes the changes once."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self.entries: dict[tuple[str, str], EntryState | None] = {}
+        self.sources: dict[str, SourceState | None] = {}
+        self.dirty_entries: set[tuple[str, str]] = set()
+        self.dirty_sources: set[str] = set()
+
+    def get_entry(self, source: str, key: str) -> EntryState | None:
+        if (source, key) not in self.entries:
+            row = self._session.get(EntryRow, (source, key))
+            self.entries[(source, key)] = None if row is None else _entry_state(row)
+        return self.entries[(source, key)]
+
+    def put_entry(self, entry: EntryState) -> None:
+        self.entries[(entry.source, entry.key)] = entry
+        self.dirty_entries.add((entry.source, entry.key))
+
+    def get_source(self, name: str) -> SourceState | None:
+        if name not in self.sources:
+            row = self._session.get(SourceRow, name)
+            self.sources[name] = None if row is None else _source_state(row)
+        return self.sources[name]
+
+    def put_source(self, state: SourceState) -> None:
+        self.sources[state.name] = state
+        self.dirty_sources.add(state.name)
+
+    def flush(self) -> None:
+        for ekey in self.dirty_entries:
+            entry = self.entries[ekey]
+            assert entry is not None
+            self._session.merge(_entry_row(entry))
+        for name in self.dirty_sources:
+            source = self.sources[name]
+            assert source is not None
+            self._session.merge(_source_row(source))
+
+
+class SqlReadModel:
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+
+    def checkpoint(self) -> int:
+        with self._store.read_session() as session:
+            row = session.get(Checkpoint, PROJECTION)
+            return 0 if row is None else row.position
+
+    def apply(self, records: Iterable[StoredEvent]) -> int:
+        with self._store.write_session() as session:
+            query = select(Checkpoint).where(Checkpoint.name == PROJECTION).with_for_update()
+            checkpoint = session.exec(query).first() or Checkpoint(name=PROJECTION)
+            target = _BufferedTarget(session)
+            for record in records:
+                if record.position <= checkpoint.position:
+                    continue
+                fold(target, record)
+                checkpoint.position = record.position
+                checkpoint.last_recorded_at = format_time(record.recorded_at)
+            target.flush()
+            session.add(checkpoint)
+            session.commit()
+            return checkpoint.position
+
+    def reset(self) -> None:
+        with self._store.write_session() as session:
+            for table in (EntryRow, SourceRow, Checkpoint):
+                session.execute(table.__table__.delete())  # type: ignore[attr-defined]
+            session.commit()
+
+    def entries(self, source: str | None = None, limit: int | None = None) -> list[EntryState]:
+        query = select(EntryRow)
+        if source is not None:
+            query = query.where(EntryRow.source == source)
+        query = query.order_by(col(EntryRow.published).desc(), col(EntryRow.entry_id).desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._store.read_session() as session:
+            return [_entry_state(row) for row in session.exec(query)]
+
+    def sources(self) -> dict[str, SourceState]:
+        with self._store.read_session() as session:
+            return {row.name: _source_state(row) for row in session.exec(select(SourceRow))}
+
+    def last_recorded_at(self) -> datetime | None:
+        with self._store.read_session() as session:
+            row = session.get(Checkpoint, PROJECTION)
+            return None if row is None else _opt_parse(row.last_recorded_at)
