@@ -1,0 +1,189 @@
+"""One poll of one source: fetch → extract → diff → events → append.
+
+The diff is a pure function (`plan_poll`) from what was extracted and what the
+projection says the source holds now to the list of events to append: the
+intents are plain values, computed before anything is persisted, which keeps
+the decision logic testable without a database. Unchanged entries produce no
+event; a changed content hash produces an `EntryRevised` with the next version
+number, so a racing collector that saw the same change produces the same event
+key and the log keeps one copy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from aggregator.config import SourceConfig
+from aggregator.errors import ExtractError, FetchError
+from aggregator.events import (
+    EntryAdded,
+    EntryRevised,
+    Event,
+    SourceFailed,
+    SourceNotModified,
+    SourcePolled,
+)
+from aggregator.extract import extract
+from aggregator.fetch import Fetcher, FetchResult
+from aggregator.model import ExtractContext, Page, content_hash
+from aggregator.projections import catch_up
+from aggregator.store.base import EntryState, EventLog, ReadModel
+
+
+@dataclass(frozen=True, slots=True)
+class PollSummary:
+    """What one poll did, for the per-source line `collect` prints."""
+
+    source: str
+    added: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    appended: int = 0
+
+
+def entry_id(source: SourceConfig, key: str) -> str:
+    """The Atom id given to a new entry; it is recorded in the event and never recomputed."""
+    return f"{source.id}/{quote(key, safe='-._~')}"
+
+
+def plan_poll(
+    source: SourceConfig,
+    page: Page,
+    current: Mapping[str, EntryState],
+    fetched: FetchResult,
+    poll_id: str,
+) -> list[Event]:
+    """The events one successful poll should append, oldest entry first."""
+    events: list[Event] = []
+    added = revised = unchanged = 0
+    notes = list(page.notes)
+    seen: set[str] = set()
+    for item in sorted(page.entries, key=lambda e: (e.published, e.key)):
+        if item.key in seen:
+            notes.append(f"duplicate entry key {item.key!r} on the page; the first was kept")
+            continue
+        seen.add(item.key)
+        digest = content_hash(item.title, item.content_html)
+        previous = current.get(item.key)
+        if previous is not None and previous.content_hash == digest:
+            unchanged += 1
+            continue
+        common = dict(
+            source=source.name,
+            key=item.key,
+            title=item.title,
+            content_html=item.content_html,
+            published=item.published,
+            link=item.link,
+            author=item.author,
+            content_hash=digest,
+            notes=item.notes,
+        )
+        if previous is None:
+            added += 1
+            events.append(
+                EntryAdded(
+                    entry_id=entry_id(source, item.key),
+                    version=1,
+                    updated=item.updated or item.published,
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+        else:
+            revised += 1
+            events.append(
+                EntryRevised(
+                    entry_id=previous.entry_id,
+                    version=previous.version + 1,
+                    updated=max(item.updated or fetched.fetched_at, previous.updated),
+                    previous_hash=previous.content_hash,
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+    events.append(
+        SourcePolled(
+            source=source.name,
+            poll_id=poll_id,
+            fetched_at=fetched.fetched_at,
+            entries_seen=len(seen),
+            added=added,
+            revised=revised,
+            unchanged=unchanged,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+            notes=tuple(notes),
+        )
+    )
+    return events
+
+
+def _context(source: SourceConfig, fetched: FetchResult) -> ExtractContext:
+    return ExtractContext(
+        source=source.name,
+        page_url=source.link,
+        fetched_at=fetched.fetched_at,
+        timezone=source.timezone,
+        day=source.day,
+        start=source.start,
+        author=source.author,
+        content_type=fetched.content_type,
+    )
+
+
+async def poll_source(
+    source: SourceConfig,
+    fetcher: Fetcher,
+    log: EventLog,
+    model: ReadModel,
+    clock: Callable[[], datetime],
+    new_poll_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+) -> PollSummary:
+    """Poll once and append the outcome; failures are recorded, never raised."""
+    poll_id = new_poll_id()
+    state = model.sources().get(source.name)
+    events: list[Event]
+    try:
+        fetched = await fetcher.fetch(
+            source.url,
+            etag=state.etag if state else None,
+            last_modified=state.last_modified if state else None,
+        )
+        if fetched.not_modified:
+            events = [
+                SourceNotModified(
+                    source=source.name, poll_id=poll_id, fetched_at=fetched.fetched_at
+                )
+            ]
+            summary = PollSummary(source.name, not_modified=True)
+        else:
+            page = extract(fetched.body, _context(source, fetched), source.format)
+            current = {e.key: e for e in model.entries(source=source.name)}
+            events = plan_poll(source, page, current, fetched, poll_id)
+            polled = events[-1]
+            assert isinstance(polled, SourcePolled)
+            summary = PollSummary(source.name, polled.added, polled.revised, polled.unchanged)
+    except (FetchError, ExtractError) as exc:
+        kind = getattr(exc, "kind", "error")
+        events = [
+            SourceFailed(
+                source=source.name, poll_id=poll_id, fetched_at=clock(), kind=kind, reason=str(exc)
+            )
+        ]
+        summary = PollSummary(source.name, error=str(exc))
+    written = log.append(events)
+    catch_up(log, model)
+    return PollSummary(
+        summary.source,
+        summary.added,
+        summary.revised,
+        summary.unchanged,
+        summary.not_modified,
+        summary.error,
+        appended=len(written),
+    )

@@ -1,0 +1,324 @@
+"""TOML configuration → typed, validated settings.
+
+Every problem is reported as a `ConfigError` naming the file, the key (as a
+path such as `sources[1].interval`) and what was expected, because the person
+reading it is usually editing that file right now. Unknown keys are errors,
+not warnings: a misspelt `intreval` silently ignored is a source polled at the
+wrong rate for weeks.
+
+Relative paths in the file (file sources, the SQLite database, the output
+directory) are resolved against the config file's own directory, so the
+service behaves the same whatever directory it is started from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast, get_args
+from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from aggregator.errors import ConfigError
+from aggregator.model import Format
+
+DEFAULT_CONFIG = "config/aggregator.toml"
+CONFIG_ENV = "AGGREGATOR_CONFIG"
+DATABASE_ENV = "AGGREGATOR_DATABASE_URL"
+MIN_INTERVAL = timedelta(seconds=10)
+MAX_INTERVAL = timedelta(days=7)
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+FORMATS: tuple[str, ...] = get_args(Format)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One polled source. `link` is its public page (used for alternate links)."""
+
+    name: str
+    url: str
+    format: Format
+    interval: timedelta
+    timezone: ZoneInfo
+    title: str
+    link: str
+    id: str
+    day: date | None = None
+    start: datetime | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    title: str
+    id: str
+    base_url: str
+    max_entries: int
+    output_dir: Path
+    author: str
+    subtitle: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    path: Path
+    database_url: str
+    feed: FeedConfig
+    sources: tuple[SourceConfig, ...]
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources)
+        raise ConfigError(str(self.path), "sources", f"no source named {name!r} (known: {known})")
+
+
+_TOP_KEYS = {"storage", "feed", "sources"}
+_STORAGE_KEYS = {"url"}
+_FEED_KEYS = {"title", "id", "base_url", "max_entries", "output_dir", "author", "subtitle"}
+_SOURCE_KEYS = {
+    "name", "url", "format", "interval", "timezone", "date", "title", "link", "id", "author",
+}  # fmt: skip
+
+
+def config_path(explicit: str | None) -> Path:
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read and validate a config file; `AGGREGATOR_DATABASE_URL` overrides storage."""
+    where = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(where, None, "config file not found") from None
+    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
+        raise ConfigError(where, None, f"cannot read config file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(where, None, f"not valid TOML: {exc}") from None
+    return _Reader(path).settings(raw, environ)
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+        self.base = path.resolve().parent
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.where, key, problem)
+
+    def table(self, value: object, key: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table, got {type(value).__name__}")
+        for name in value:
+            if name not in allowed:
+                expected = ", ".join(sorted(allowed))
+                raise self.fail(
+                    f"{key}.{name}" if key else name, f"unknown key (expected one of: {expected})"
+                )
+        return cast(dict[str, Any], value)
+
+    def string(
+        self, table: dict[str, Any], key: str, where: str, default: str | None = None
+    ) -> str:
+        value = table.get(key, default)
+        if value is None:
+            raise self.fail(f"{where}.{key}", "missing (expected a string)")
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(f"{where}.{key}", f"expected a non-empty string, got {value!r}")
+        return value.strip()
+
+    def optional_string(self, table: dict[str, Any], key: str, where: str) -> str | None:
+        return self.string(table, key, where) if key in table else None
+
+    def settings(self, raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
+        top = self.table(raw, "", _TOP_KEYS)
+        storage = self.table(top.get("storage", {}), "storage", _STORAGE_KEYS)
+        database_url = environ.get(DATABASE_ENV) or self.database_url(storage)
+        feed = self.feed(self.table(top.get("feed"), "feed", _FEED_KEYS) if "feed" in top else None)
+        sources_raw = top.get("sources")
+        if not isinstance(sources_raw, list) or not sources_raw:
+            raise self.fail("sources", "expected at least one [[sources]] table")
+        sources = tuple(self.source(item, i, feed) for i, item in enumerate(sources_raw))
+        seen: set[str] = set()
+        for i, source in enumerate(sources):
+            if source.name in seen:
+                raise self.fail(f"sources[{i}].name", f"duplicate source name {source.name!r}")
+            seen.add(source.name)
+        return Settings(path=self.path, database_url=database_url, feed=feed, sources=sources)
+
+    def database_url(self, storage: dict[str, Any]) -> str:
+        url = self.string(storage, "url", "storage", default="sqlite:///aggregator.db")
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise self.fail("storage.url", f"expected a database URL, got {url!r}") from None
+        backend = parsed.get_backend_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise self.fail("storage.url", f"expected sqlite:/// or postgresql://, got {url!r}")
+        if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+            parsed = parsed.set(database=os.path.normpath(self.base / parsed.database))
+        return parsed.render_as_string(hide_password=False)
+
+    def feed(self, table: dict[str, Any] | None) -> FeedConfig:
+        if table is None:
+            raise self.fail("feed", "missing [feed] table (expected title, id, base_url)")
+        feed_id = self.string(table, "id", "feed")
+        if not _is_uri(feed_id):
+            raise self.fail(
+                "feed.id", f"expected a URI such as tag:example.org,2020:event, got {feed_id!r}"
+            )
+        base_url = self.string(table, "base_url", "feed").rstrip("/")
+        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+            raise self.fail("feed.base_url", f"expected an absolute http(s) URL, got {base_url!r}")
+        max_entries = table.get("max_entries", 100)
+        if (
+            not isinstance(max_entries, int)
+            or isinstance(max_entries, bool)
+            or not 1 <= max_entries <= 10_000
+        ):
+            raise self.fail(
+                "feed.max_entries", f"expected an integer from 1 to 10000, got {max_entries!r}"
+            )
+        title = self.string(table, "title", "feed")
+        return FeedConfig(
+            title=title,
+            id=feed_id,
+            base_url=base_url,
+            max_entries=max_entries,
+            output_dir=Path(
+                os.path.normpath(
+                    self.base / self.string(table, "output_dir", "feed", default="feeds")
+                )
+            ),
+            author=self.string(table, "author", "feed", default=title),
+            subtitle=self.optional_string(table, "subtitle", "feed"),
+        )
+
+    def source(self, item: object, index: int, feed: FeedConfig) -> SourceConfig:
+        where = f"sources[{index}]"
+        table = self.table(item, where, _SOURCE_KEYS)
+        name = self.string(table, "name", where)
+        if not NAME_PATTERN.match(name):
+            raise self.fail(
+                f"{where}.name",
+                "expected lowercase letters, digits, '-' or '_' "
+                f"(it names files and URLs), got {name!r}",
+            )
+        where = f"{where} ({name})"
+        url = self.url(self.string(table, "url", where), f"{where}.url")
+        fmt = table.get("format", "auto")
+        if fmt not in FORMATS:
+            raise self.fail(f"{where}.format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
+        zone = self.timezone(table.get("timezone", "UTC"), f"{where}.timezone")
+        day, start = self.day(table.get("date"), zone, f"{where}.date")
+        link = self.optional_string(table, "link", where) or url
+        source_id = self.optional_string(table, "id", where) or f"{feed.id}/{name}"
+        if not _is_uri(source_id):
+            raise self.fail(f"{where}.id", f"expected a URI, got {source_id!r}")
+        return SourceConfig(
+            name=name,
+            url=url,
+            format=cast(Format, fmt),
+            interval=self.interval(table.get("interval", "5m"), f"{where}.interval"),
+            timezone=zone,
+            title=self.optional_string(table, "title", where) or name,
+            link=link,
+            id=source_id,
+            day=day,
+            start=start,
+            author=self.optional_string(table, "author", where),
+        )
+
+    def url(self, value: str, key: str) -> str:
+        """http(s) URLs as they are; file URLs and relative paths resolved to file:///…"""
+        scheme = urlsplit(value).scheme
+        if scheme in ("http", "https"):
+            if not urlsplit(value).netloc:
+                raise self.fail(key, f"expected an absolute URL, got {value!r}")
+            return value
+        if scheme in ("", "file"):
+            return urljoin(self.base.as_uri() + "/", value)
+        raise self.fail(key, f"expected an http(s) URL, a file URL or a path, got {value!r}")
+
+    def timezone(self, value: object, key: str) -> ZoneInfo:
+        if not isinstance(value, str):
+            raise self.fail(
+                key, f"expected an IANA time zone name such as 'Europe/London', got {value!r}"
+            )
+        try:
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.fail(
+                key,
+                f"unknown time zone {value!r} (expected an IANA name such as 'America/New_York')",
+            ) from None
+
+    def day(self, value: object, zone: ZoneInfo, key: str) -> tuple[date | None, datetime | None]:
+        """`date` is the live blog's first day, or a full start time (naive = source zone)."""
+        if value is None:
+            return None, None
+        if isinstance(value, str):
+            try:
+                value = (
+                    datetime.fromisoformat(value)
+                    if "T" in value or " " in value
+                    else date.fromisoformat(value)
+                )
+            except ValueError:
+                raise self.fail(
+                    key, f"expected a date such as 2020-09-27 or a date-time, got {value!r}"
+                ) from None
+        if isinstance(value, datetime):
+            start = value if value.tzinfo else value.replace(tzinfo=zone)
+            return start.astimezone(zone).date(), start
+        if isinstance(value, date):
+            return value, None
+        raise self.fail(key, f"expected a date such as 2020-09-27, got {value!r}")
+
+    def interval(self, value: object, key: str) -> timedelta:
+        seconds = parse_duration(value)
+        expected = (
+            "a duration such as '90s', '5m', '1h30m' or a number of seconds, from 10s to 7 days"
+        )
+        if seconds is None:
+            raise self.fail(key, f"expected {expected}, got {value!r}")
+        interval = timedelta(seconds=seconds)
+        if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+            raise self.fail(key, f"expected {expected}, got {value!r}")
+        return interval
+
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(value: object) -> float | None:
+    """Seconds in '1h30m'-style text or a plain number; None if it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    match = _DURATION.match(value.strip().lower())
+    if not match or not any(match.groups()):
+        return None
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+
+
+def _is_uri(value: str) -> bool:
+    scheme = urlsplit(value).scheme
+    return (
+        bool(scheme) and bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*$", scheme)) and " " not in value
+    )

@@ -1,0 +1,1 @@
+"""Rendering documents from projections: nothing here reads the log or a clock."""

@@ -1,0 +1,67 @@
+"""Writing the feed documents to disk, atomically.
+
+A reader (or the web server) must never see a half-written feed, so each file
+is written to a temporary name in the same directory, flushed to disk and
+renamed over the old one, which POSIX makes atomic. Files whose bytes did not
+change are left alone so their modification time stays meaningful.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from aggregator.config import Settings
+from aggregator.publish.atom import merged_head, render_feed, source_head
+from aggregator.store.base import ReadModel
+
+
+def write_atomic(path: Path, data: bytes) -> bool:
+    """Replace `path` with `data`; return False (and write nothing) if unchanged."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def render_merged(settings: Settings, model: ReadModel) -> bytes:
+    sources = {s.name: s for s in settings.sources}
+    entries = model.entries(limit=settings.feed.max_entries)
+    return render_feed(
+        merged_head(settings.feed), entries, sources, model.sources(), model.last_recorded_at()
+    )
+
+
+def merged_feed_path(settings: Settings) -> Path:
+    return settings.feed.output_dir / "feed.atom"
+
+
+def regenerate(settings: Settings, model: ReadModel) -> Path:
+    """Write the merged feed and one feed per source; return the merged feed's path."""
+    sources = {s.name: s for s in settings.sources}
+    states = model.sources()
+    fallback = model.last_recorded_at()
+    for source in settings.sources:
+        entries = model.entries(source=source.name, limit=settings.feed.max_entries)
+        document = render_feed(
+            source_head(settings.feed, source), entries, sources, states, fallback
+        )
+        write_atomic(settings.feed.output_dir / "sources" / f"{source.name}.atom", document)
+    path = merged_feed_path(settings)
+    write_atomic(path, render_merged(settings, model))
+    return path
