@@ -1,0 +1,376 @@
+"""Extract updates from a live blog saved or served as plain text.
+
+Many live pages reduce, once the markup is gone, to the same shape: a header
+(title, byline, key points, sometimes a whole lead story) followed by updates,
+each opened by a line carrying a time of day ("19:50 GMT - Headline" or
+"Update 2:52pm EST"). This module finds those lines, splits the page at them
+and turns each piece into an `ExtractedEntry`.
+
+Identity is the point of care: an update's key is its UTC time plus an ordinal
+among updates sharing that time, counted oldest first, so neither edits nor new
+updates added on top of the page ever change an existing key. Times come from
+`times`; the lead story, which the page never dates, takes its time from
+configuration and never from the fetch, so re-polling cannot move it.
+
+Editors' hand-over notes ("Hello, this is … taking over …") are not news: they
+are kept out of every body and used only to credit the updates around them.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+
+from aggregator.errors import ExtractError
+from aggregator.extract.sanitize import sanitize_html, strip_xml_illegal
+from aggregator.extract.times import ResolvedTimes, Stamp, resolve_stamps
+from aggregator.model import ExtractContext, ExtractedEntry, Page
+
+_TITLE_LIMIT = 120
+_MIN_SENTENCE = 20
+_MIN_ARTICLE_PARAGRAPHS = 3
+
+_DASH = r"[-\u2013\u2014]"
+_STAMP_LINE = re.compile(
+    r"^(?:(?P<update>(?i:updated?):?)\s+(?:at\s+)?)?"
+    r"(?P<hour>\d{1,2})[:.](?P<minute>[0-5]\d)"
+    r"(?:\s*(?P<meridiem>[AaPp])\.?\s?[Mm]\.?)?"
+    r"(?:\s*(?P<zone>[A-Z]{2,5})\b)?"
+    rf"(?:\s*{_DASH}\s*(?P<headline>\S.*))?$"
+)
+
+_NAME = r"[A-Z][\w'\u2019-]+(?: [A-Z][\w'\u2019-]+){0,3}"
+_GREETING = re.compile(r"^(?:Hello|Hi|Good (?:morning|afternoon|evening))\b")
+_INTRODUCTION = re.compile(rf"\b(?:[Tt]his is|I[\u2019']m|I am) (?P<name>{_NAME})")
+_TAKING_OVER = re.compile(
+    rf"\btaking over\b(?:.*?\bfrom (?:my )?(?:colleagues? )?(?P<name>{_NAME}))?"
+)
+
+_BYLINE = re.compile(
+    r"^(?:[\u2022*]\s*)?(?:By\s+)?(?P<name>[A-Z][\w.'\u2019-]*(?:\s+[A-Z][\w.'\u2019-]*){0,4})"
+    r"\s*\|\s*\S"
+)
+_BULLET = re.compile(r"^[\u2022*]\s+(?P<text>\S.*)$")
+_CREDIT_WORD = r"(?:[A-Z][\w.&'\u2019-]*|via|of|and|the|for)"
+_CAPTION = re.compile(rf"^.*\S\s*\[(?:[A-Z][a-z]+:\s*)?{_CREDIT_WORD}(?:[\s/,]+{_CREDIT_WORD})*\]$")
+_SENTENCE_END = re.compile(r"[.!?]\s+(?P<next>\S)")
+_OPENING_QUOTES = "\"'\u201c\u2018"
+_SPACES = re.compile(r"[^\S\n]+")
+
+
+@dataclass(frozen=True, slots=True)
+class _StampLine:
+    stamp: Stamp
+    headline: str | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Handover:
+    editor: str
+    previous: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    """One update as printed: its stamp line and the lines below it."""
+
+    stamp_line: _StampLine
+    lines: tuple[str, ...]
+    handovers: tuple[_Handover, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    title: str | None
+    author: str | None
+    lines: tuple[str, ...]
+    is_article: bool
+
+
+def extract(body: bytes, ctx: ExtractContext) -> Page:
+    """Turn a plain-text live page into its lead story (if any) and updates, oldest first."""
+    text, notes = _decode(body)
+    header_lines, sections = _split(_normalised_lines(text))
+    if not sections:
+        raise ExtractError(
+            f"{ctx.source}: no timestamped update line (like '19:50 GMT - Headline' or "
+            f"'Update 2:52pm EST') found in {ctx.page_url}"
+        )
+    header = _read_header(header_lines)
+    times = resolve_stamps(
+        [section.stamp_line.stamp for section in sections], ctx.timezone, ctx.day, ctx.fetched_at
+    )
+    editors = _editors(_handovers(header_lines), sections, times.newest_first)
+    updates = _updates(sections, times, editors, header.author or ctx.author, ctx)
+    lead = _lead(header, ctx, updates[0].published) if header.is_article else None
+    entries = (lead, *updates) if lead is not None else tuple(updates)
+    return Page(entries=entries, title=header.title, author=header.author, notes=notes)
+
+
+def _decode(body: bytes) -> tuple[str, tuple[str, ...]]:
+    try:
+        return body.decode("utf-8-sig"), ()
+    except UnicodeDecodeError:
+        note = "the page is not valid UTF-8; undecodable bytes were replaced with U+FFFD"
+        return body.decode("utf-8-sig", errors="replace"), (note,)
+
+
+def _normalised_lines(text: str) -> list[str]:
+    """Lines with every run of spaces (NBSP included) folded to one space, trimmed."""
+    return [_SPACES.sub(" ", line).strip() for line in strip_xml_illegal(text).splitlines()]
+
+
+def _split(lines: Sequence[str]) -> tuple[list[str], list[_Section]]:
+    """Cut the page at its stamp lines: header lines first, then one section per update."""
+    header: list[str] = []
+    sections: list[_Section] = []
+    current: tuple[_StampLine, list[str]] | None = None
+    for line in (line for line in lines if line):
+        stamp_line = _parse_stamp_line(line)
+        if stamp_line is not None:
+            if current is not None:
+                sections.append(_section(*current))
+            current = (stamp_line, [])
+        elif current is not None:
+            current[1].append(line)
+        else:
+            header.append(line)
+    if current is not None:
+        sections.append(_section(*current))
+    return header, sections
+
+
+def _section(stamp_line: _StampLine, lines: list[str]) -> _Section:
+    body = tuple(line for line in lines if _parse_handover(line) is None)
+    return _Section(stamp_line, body, _handovers(lines))
+
+
+def _parse_stamp_line(line: str) -> _StampLine | None:
+    match = _STAMP_LINE.match(line)
+    if match is None or not (match["update"] or match["headline"]):
+        return None
+    hour = _hour_of_day(int(match["hour"]), match["meridiem"])
+    if hour is None:
+        return None
+    stamp = Stamp(hour, int(match["minute"]), match["zone"])
+    return _StampLine(stamp, match["headline"], line)
+
+
+def _hour_of_day(hour: int, meridiem: str | None) -> int | None:
+    """24-hour value of a printed hour, or None if it cannot be one."""
+    if meridiem is None:
+        return hour if hour <= 23 else None
+    if not 1 <= hour <= 12:
+        return None
+    return hour % 12 + (12 if meridiem.lower() == "p" else 0)
+
+
+def _parse_handover(line: str) -> _Handover | None:
+    introduction = _INTRODUCTION.search(line)
+    taking_over = _TAKING_OVER.search(line)
+    if introduction is None or (taking_over is None and not _GREETING.match(line)):
+        return None
+    previous = taking_over["name"] if taking_over is not None else None
+    return _Handover(introduction["name"], previous)
+
+
+def _handovers(lines: Iterable[str]) -> tuple[_Handover, ...]:
+    return tuple(h for h in map(_parse_handover, lines) if h is not None)
+
+
+def _byline_name(line: str) -> str | None:
+    match = _BYLINE.match(line)
+    return match["name"] if match is not None else None
+
+
+def _is_caption(line: str) -> bool:
+    return _CAPTION.match(line) is not None
+
+
+def _is_plain(line: str) -> bool:
+    """A body paragraph: not a byline, bullet, caption or hand-over note."""
+    return not (
+        _byline_name(line)
+        or _BULLET.match(line)
+        or _is_caption(line)
+        or _parse_handover(line) is not None
+    )
+
+
+def _is_title(line: str) -> bool:
+    return _is_plain(line) and len(line.split()) >= 3 and (line[0].isupper() or line[0].isdigit())
+
+
+def _read_header(lines: Sequence[str]) -> _Header:
+    """Find the title and byline, and decide whether the header holds a lead story.
+
+    Lines before the title are navigation ("top of page") and are dropped.
+    The header is an article only with enough plain paragraphs besides the
+    standfirst (the first paragraph after the title).
+    """
+    bylines = [name for name in map(_byline_name, lines) if name]
+    title_at = next((i for i, line in enumerate(lines) if _is_title(line)), None)
+    title = lines[title_at] if title_at is not None else None
+    body = [
+        line
+        for line in lines[(title_at + 1 if title_at is not None else 0) :]
+        if not _byline_name(line) and _parse_handover(line) is None
+    ]
+    paragraphs = [line for line in body if _is_plain(line)]
+    return _Header(
+        title=title,
+        author=bylines[0] if bylines else None,
+        lines=tuple(body),
+        is_article=len(paragraphs) - 1 >= _MIN_ARTICLE_PARAGRAPHS,
+    )
+
+
+def _editors(
+    header_handovers: Sequence[_Handover], sections: Sequence[_Section], newest_first: bool
+) -> list[str | None]:
+    """Who wrote each update (page order), from the hand-over notes around it.
+
+    A note applies to the updates written after it; "taking over from X"
+    also credits X with the uncredited updates written before it.
+    """
+    events: list[int | _Handover] = list(header_handovers)
+    for index, section in enumerate(sections):
+        events.append(index)
+        events.extend(section.handovers)
+    if newest_first:
+        events.reverse()
+    editors: list[str | None] = [None] * len(sections)
+    current: str | None = None
+    uncredited: list[int] = []
+    for event in events:
+        if isinstance(event, _Handover):
+            for index in uncredited if event.previous else ():
+                editors[index] = event.previous
+            uncredited = []
+            current = event.editor
+        elif current is not None:
+            editors[event] = current
+        else:
+            uncredited.append(event)
+    return editors
+
+
+def _updates(
+    sections: Sequence[_Section],
+    times: ResolvedTimes,
+    editors: Sequence[str | None],
+    default_author: str | None,
+    ctx: ExtractContext,
+) -> list[ExtractedEntry]:
+    """One entry per section, oldest first, keyed by time and same-time ordinal."""
+    order = range(len(sections) - 1, -1, -1) if times.newest_first else range(len(sections))
+    seen: Counter[datetime] = Counter()
+    entries: list[ExtractedEntry] = []
+    for index in order:
+        section, published = sections[index], times.instants[index]
+        key = f"{published:%Y%m%dT%H%M%SZ}-{seen[published]}"
+        seen[published] += 1
+        entries.append(
+            ExtractedEntry(
+                key=key,
+                title=_update_title(section),
+                content_html=_render(section.lines, ctx.page_url),
+                published=published,
+                link=f"{ctx.page_url}#update-{key}",
+                author=editors[index] or default_author,
+                notes=times.notes[index],
+            )
+        )
+    return entries
+
+
+def _update_title(section: _Section) -> str:
+    if section.stamp_line.headline:
+        return section.stamp_line.headline
+    paragraphs = [line for line in section.lines if _is_plain(line)]
+    return _title_from(paragraphs[0]) if paragraphs else section.stamp_line.text
+
+
+def _lead(header: _Header, ctx: ExtractContext, oldest_update: datetime) -> ExtractedEntry:
+    published, note = _lead_time(ctx, oldest_update)
+    paragraphs = [line for line in header.lines if _is_plain(line)]
+    return ExtractedEntry(
+        key="lead",
+        title=header.title or _title_from(paragraphs[0]),
+        content_html=_render(header.lines, ctx.page_url),
+        published=published,
+        link=ctx.page_url,
+        author=header.author or ctx.author,
+        notes=(note,),
+    )
+
+
+def _lead_time(ctx: ExtractContext, oldest_update: datetime) -> tuple[datetime, str]:
+    """The lead's time and why: configured start, else the configured day's midnight."""
+    if ctx.start is not None:
+        start = ctx.start if ctx.start.tzinfo else ctx.start.replace(tzinfo=ctx.timezone)
+        return start.astimezone(UTC), (
+            f"the page gives no time for the lead, so the configured start "
+            f"({start.isoformat()}) was used"
+        )
+    if ctx.day is not None:
+        midnight = datetime.combine(ctx.day, time(0), tzinfo=ctx.timezone)
+        return midnight.astimezone(UTC), (
+            f"the page gives no time for the lead, so the start of the configured date "
+            f"({ctx.day.isoformat()} 00:00 {ctx.timezone.key}) was used"
+        )
+    return oldest_update, (
+        "the page gives no time for the lead and no date or start is configured, "
+        "so the oldest update's time was used"
+    )
+
+
+def _title_from(paragraph: str) -> str:
+    """The paragraph's first sentence, cut at a word to at most 120 characters."""
+    sentence = _first_sentence(paragraph)
+    if len(sentence) <= _TITLE_LIMIT:
+        return sentence
+    cut = sentence[: _TITLE_LIMIT - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-\u2013\u2014") + "\u2026"
+
+
+def _first_sentence(text: str) -> str:
+    """Text up to the first sentence end that leaves at least 20 characters on both sides."""
+    for match in _SENTENCE_END.finditer(text):
+        following = match["next"]
+        if not (following.isupper() or following in _OPENING_QUOTES):
+            continue
+        sentence, rest = text[: match.start() + 1], text[match.start("next") :]
+        if len(sentence) >= _MIN_SENTENCE and len(rest) >= _MIN_SENTENCE:
+            return sentence
+    return text
+
+
+def _render(lines: Sequence[str], base_url: str) -> str:
+    """Paragraphs as <p>, captions as <figure>, runs of bullets as one <ul>; sanitised."""
+    blocks: list[str] = []
+    items: list[str] = []
+    for line in lines:
+        bullet = _BULLET.match(line)
+        if bullet is not None:
+            items.append(f"<li>{html.escape(bullet['text'], quote=False)}</li>")
+            continue
+        if items:
+            blocks.append(f"<ul>{''.join(items)}</ul>")
+            items = []
+        blocks.append(_block(line))
+    if items:
+        blocks.append(f"<ul>{''.join(items)}</ul>")
+    return sanitize_html("\n".join(blocks), base_url)
+
+
+def _block(line: str) -> str:
+    text = html.escape(line, quote=False)
+    if _is_caption(line):
+        return f"<figure><figcaption>{text}</figcaption></figure>"
+    return f"<p>{text}</p>"
