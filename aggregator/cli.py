@@ -17,15 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aggregator import __version__
-from aggregator.collect import PollSummary, poll_source
+from aggregator.collect import PollSummary, collect_sources
 from aggregator.config import Settings, config_path, load_settings
 from aggregator.errors import AggregatorError
 from aggregator.events import EntryEvent, SourceFailed, SourcePolled, format_time
-from aggregator.fetch import Fetcher
 from aggregator.projections import catch_up
 from aggregator.publish.files import regenerate, render_merged, write_atomic
 from aggregator.store import open_store
-from aggregator.store.base import EventLog, StoredEvent
+from aggregator.store.base import EventLog, SourceState, StoredEvent
 from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
 
@@ -98,8 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_collect(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
     chosen = [settings.source(args.source)] if args.source else list(settings.sources)
-    catch_up(store.log, store.read_model)
-    summaries = asyncio.run(_poll_all(settings, store, chosen))
+    summaries = asyncio.run(collect_sources(chosen, store.log, store.read_model, store.clock))
     path = regenerate(settings, store.read_model)
     width = max(len(s.source) for s in summaries)
     for s in summaries:
@@ -117,16 +115,6 @@ def _describe(summary: PollSummary) -> str:
     return (
         f"new {summary.added}, revised {summary.revised}, unchanged {summary.unchanged}, errors 0"
     )
-
-
-async def _poll_all(settings: Settings, store: SqlStore, chosen: list) -> list[PollSummary]:  # type: ignore[type-arg]
-    fetcher = Fetcher(clock=store.clock)
-    try:
-        return [
-            await poll_source(s, fetcher, store.log, store.read_model, store.clock) for s in chosen
-        ]
-    finally:
-        await fetcher.aclose()
 
 
 def _position(log: EventLog, value: str, option: str) -> int:
@@ -206,41 +194,32 @@ def _gist(record: StoredEvent) -> str:
 def cmd_sources(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
     catch_up(store.log, store.read_model)
     states = store.read_model.sources()
-    rows = []
+    rows: list[dict[str, str | int | None]] = []
     for source in settings.sources:
-        state = states.get(source.name)
+        state = states.get(source.name) or SourceState(name=source.name)
         rows.append(
             {
                 "name": source.name,
-                "last_poll": format_time(state.last_polled_at)
-                if state and state.last_polled_at
-                else None,
-                "outcome": state.last_outcome if state else None,
-                "entries": state.entry_count if state else 0,
-                "failures": state.consecutive_failures if state else 0,
-                "error": state.last_error if state else None,
+                "last_poll": format_time(state.last_polled_at) if state.last_polled_at else None,
+                "outcome": state.last_outcome,
+                "entries": state.entry_count,
+                "failures": state.consecutive_failures,
+                "error": state.last_error,
             }
         )
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
         return EXIT_OK
-    header = ("SOURCE", "LAST POLL", "OUTCOME", "ENTRIES", "FAILURES", "LAST ERROR")
+    header = ["SOURCE", "LAST POLL", "OUTCOME", "ENTRIES", "FAILURES", "LAST ERROR"]
+    defaults = ["", "never", "-", "0", "0", ""]
     table = [header] + [
-        (
-            r["name"],
-            r["last_poll"] or "never",
-            r["outcome"] or "-",
-            str(r["entries"]),
-            str(r["failures"]),
-            r["error"] or "",
-        )
-        for r in rows
+        [str(value if value is not None else defaults[i]) for i, value in enumerate(row.values())]
+        for row in rows
     ]
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
-    for row in table:
-        cells = [str(cell).ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        print("  ".join([*cells, str(row[-1])]).rstrip())
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
     return EXIT_OK
 
 

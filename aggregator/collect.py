@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from aggregator.config import SourceConfig
@@ -74,7 +75,7 @@ def plan_poll(
         if previous is not None and previous.content_hash == digest:
             unchanged += 1
             continue
-        common = dict(
+        common: dict[str, Any] = dict(
             source=source.name,
             key=item.key,
             title=item.title,
@@ -92,7 +93,7 @@ def plan_poll(
                     entry_id=entry_id(source, item.key),
                     version=1,
                     updated=item.updated or item.published,
-                    **common,  # type: ignore[arg-type]
+                    **common,
                 )
             )
         else:
@@ -103,7 +104,7 @@ def plan_poll(
                     version=previous.version + 1,
                     updated=max(item.updated or fetched.fetched_at, previous.updated),
                     previous_hash=previous.content_hash,
-                    **common,  # type: ignore[arg-type]
+                    **common,
                 )
             )
     events.append(
@@ -187,3 +188,21 @@ async def poll_source(
         summary.error,
         appended=len(written),
     )
+
+
+async def collect_sources(
+    sources: list[SourceConfig],
+    log: EventLog,
+    model: ReadModel,
+    clock: Callable[[], datetime],
+    fetcher: Fetcher | None = None,
+) -> list[PollSummary]:
+    """Poll each source once, in order; the projections are caught up after each."""
+    own = fetcher is None
+    active = fetcher or Fetcher(clock=clock)
+    try:
+        catch_up(log, model)
+        return [await poll_source(s, active, log, model, clock) for s in sources]
+    finally:
+        if own:
+            await active.aclose()

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Column, Engine, Text, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from aggregator.errors import AppendOnlyViolation, StoreError
 from aggregator.events import SCHEMA_VERSION, Event, format_time, parse_time, to_payload
@@ -418,8 +418,9 @@ class SqlReadModel:
 
     def reset(self) -> None:
         with self._store.write_session() as session:
-            for table in (EntryRow, SourceRow, Checkpoint):
-                session.execute(table.__table__.delete())  # type: ignore[attr-defined]
+            session.execute(delete(EntryRow))
+            session.execute(delete(SourceRow))
+            session.execute(delete(Checkpoint))
             session.commit()
 
     def entries(self, source: str | None = None, limit: int | None = None) -> list[EntryState]:

@@ -1,0 +1,204 @@
+"""The `aggregator` command end to end, as separate processes on real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from tests.atom_checks import atom_problems
+from tests.conftest import Project
+from tests.support import AJ_SEED, DK_SEED, REPO
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def events_json(project: Project) -> list[dict[str, object]]:
+    result = run("--config", str(project.config), "events", "--json")
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_collect_feed_events_sources_replay(project: Project) -> None:
+    config = ("--config", str(project.config))
+    collected = run(*config, "collect")
+    assert collected.returncode == 0, collected.stderr
+    lines = collected.stdout.splitlines()
+    assert lines[0].split() == [
+        "aljazeera",
+        "new",
+        "40,",
+        "revised",
+        "0,",
+        "unchanged",
+        "0,",
+        "errors",
+        "0",
+    ]
+    assert lines[-1] == f"merged feed (46 entries): {project.output / 'feed.atom'}"
+
+    feed = run(*config, "feed")
+    assert feed.returncode == 0
+    assert feed.stdout.encode() == (project.output / "feed.atom").read_bytes()
+    assert atom_problems(feed.stdout.encode()) == []
+
+    records = events_json(project)
+    assert [r["position"] for r in records] == list(range(1, 49))
+    assert {r["type"] for r in records} == {"EntryAdded", "SourcePolled"}
+    first = records[0]
+    assert set(first) >= {"position", "type", "recorded_at", "payload"}
+    assert first["payload"]["title"] == "Pashinyan: ‘Get ready to defend our sacred homeland’"  # type: ignore[index]
+    since = run(*config, "events", "--since", "46")
+    assert len(since.stdout.splitlines()) == 2
+
+    sources = run(*config, "sources")
+    table = sources.stdout.splitlines()
+    assert table[0].split()[:4] == ["SOURCE", "LAST", "POLL", "OUTCOME"]
+    assert table[1].split()[0] == "aljazeera" and " ok " in table[1] and " 40 " in table[1]
+    rows = [json.loads(line) for line in run(*config, "sources", "--json").stdout.splitlines()]
+    assert [(r["name"], r["entries"], r["outcome"]) for r in rows] == [
+        ("aljazeera", 40, "ok"),
+        ("dailyknight", 6, "ok"),
+    ]
+
+    replay = run(*config, "replay")
+    assert replay.returncode == 0
+    assert "folded 48 events" in replay.stdout and "46 entries" in replay.stdout
+    assert (project.output / "feed.atom").read_bytes() == feed.stdout.encode()
+
+
+def test_feed_as_of_a_time_and_database_override(project: Project, tmp_path: Path) -> None:
+    other_db = f"sqlite:///{tmp_path / 'other.db'}"
+    env = {"AGGREGATOR_DATABASE_URL": other_db}
+    assert run("--config", str(project.config), "collect", env=env).returncode == 0
+    assert (tmp_path / "other.db").exists() and not project.database.exists()
+    recorded = events_json_env(project, env)[-1]["recorded_at"]
+    before = run(
+        "--config", str(project.config), "feed", "--as-of", "2000-01-01T00:00:00Z", env=env
+    )
+    assert feedparser.parse(before.stdout).entries == []
+    assert atom_problems(before.stdout.encode()) == []
+    at = run("--config", str(project.config), "feed", "--as-of", str(recorded), env=env)
+    assert len(feedparser.parse(at.stdout).entries) == 46
+
+
+def events_json_env(project: Project, env: dict[str, str]) -> list[dict[str, str]]:
+    result = run("--config", str(project.config), "events", "--json", env=env)
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_config_from_environment_variable(project: Project) -> None:
+    result = run("collect", env={"AGGREGATOR_CONFIG": str(project.config)})
+    assert result.returncode == 0, result.stderr
+    assert "merged feed (46 entries)" in result.stdout
+
+
+def test_missing_seed_is_reported_and_nothing_in_the_log_is_lost(project: Project) -> None:
+    assert run("--config", str(project.config), "collect").returncode == 0
+    before = events_json(project)
+    (project.seeds / DK_SEED).unlink()
+    result = run("--config", str(project.config), "collect")
+    assert result.returncode == 1
+    line = next(x for x in result.stdout.splitlines() if x.startswith("dailyknight"))
+    assert "file not found" in line and DK_SEED in line
+    after = events_json(project)
+    assert after[: len(before)] == before
+    assert after[-1]["type"] == "SourceFailed"
+    assert len(feedparser.parse(project.output / "feed.atom").entries) == 46
+
+
+def test_unreadable_seed_is_reported(project: Project) -> None:
+    target = project.seeds / AJ_SEED
+    target.unlink()
+    target.mkdir()  # a directory where a file should be: unreadable even for root
+    result = run("--config", str(project.config), "collect")
+    assert result.returncode == 1
+    line = next(x for x in result.stdout.splitlines() if x.startswith("aljazeera"))
+    assert "is a directory" in line and AJ_SEED in line
+    assert "dailyknight  new 6" in result.stdout
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_permission_denied_seed_is_reported(project: Project) -> None:
+    (project.seeds / AJ_SEED).chmod(0)
+    result = run("--config", str(project.config), "collect")
+    assert result.returncode == 1
+    assert "permission denied" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "expected"),
+    [
+        (
+            'interval = "5m"\ntimezone = "UTC"',
+            'intreval = "5m"\ntimezone = "UTC"',
+            "sources[0].intreval",
+            "unknown key",
+        ),
+        (
+            'interval = "5m"\ntimezone = "UTC"',
+            'interval = "soon"\ntimezone = "UTC"',
+            "sources[0] (aljazeera).interval",
+            "expected a duration",
+        ),
+        (
+            'timezone = "America/New_York"',
+            'timezone = "America/Gotham"',
+            "sources[1] (dailyknight).timezone",
+            "unknown time zone 'America/Gotham'",
+        ),
+        (
+            "max_entries = 100",
+            "max_entries = 0",
+            "feed.max_entries",
+            "expected an integer from 1 to 10000",
+        ),
+    ],
+)
+def test_config_errors_name_file_key_and_expectation(
+    project: Project, old: str, new: str, key: str, expected: str
+) -> None:
+    assert run("--config", str(project.config), "collect").returncode == 0
+    before = events_json(project)
+    text = project.config.read_text(encoding="utf-8")
+    assert old in text
+    project.config.write_text(text.replace(old, new, 1), encoding="utf-8")
+    result = run("--config", str(project.config), "collect")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"aggregator: error: {project.config}: {key}: ")
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    project.config.write_text(text, encoding="utf-8")
+    assert events_json(project) == before
+
+
+def test_missing_config_file_and_bad_toml(tmp_path: Path) -> None:
+    missing = run("--config", str(tmp_path / "nope.toml"), "sources")
+    assert missing.returncode == 2
+    assert f"{tmp_path / 'nope.toml'}: config file not found" in missing.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[feed\ntitle = 1\n", encoding="utf-8")
+    result = run("--config", str(broken), "sources")
+    assert result.returncode == 2 and "not valid TOML" in result.stderr
+
+
+def test_reserved_service_commands_say_so() -> None:
+    result = run("run")
+    assert result.returncode == 2
+    assert "not available yet" in result.stderr

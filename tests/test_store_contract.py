@@ -1,0 +1,224 @@
+"""One contract suite for the event log and read models, run on every adapter.
+
+The in-memory adapter is the reference; SQLite (a real file) and PostgreSQL
+(when configured) must behave identically.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from aggregator.events import EntryAdded, EntryRevised, Event, SourceFailed, SourcePolled
+from aggregator.projections import catch_up
+from aggregator.store.base import EventLog, ReadModel
+from aggregator.store.memory import MemoryEventLog, MemoryReadModel
+from aggregator.store.sql import SqlStore
+from tests.conftest import open_test_store
+from tests.support import ManualClock
+
+T0 = datetime(2020, 9, 27, 8, 39, tzinfo=UTC)
+
+
+def added(key: str, source: str = "s", minute: int = 0, title: str = "t") -> EntryAdded:
+    when = T0 + timedelta(minutes=minute)
+    return EntryAdded(
+        source=source,
+        key=key,
+        entry_id=f"tag:example.org,2020:{source}/{key}",
+        version=1,
+        title=title,
+        content_html=f"<p>{title}</p>",
+        published=when,
+        updated=when,
+        link=None,
+        author="A",
+        content_hash=f"v1:{title}",
+    )
+
+
+def revised(base: EntryAdded, title: str, version: int = 2) -> EntryRevised:
+    return EntryRevised(
+        source=base.source,
+        key=base.key,
+        entry_id=base.entry_id,
+        version=version,
+        title=title,
+        content_html=f"<p>{title}</p>",
+        published=base.published,
+        updated=base.updated + timedelta(hours=1),
+        link=None,
+        author="A",
+        content_hash=f"v1:{title}",
+        previous_hash=base.content_hash,
+    )
+
+
+def polled(poll_id: str, source: str = "s") -> SourcePolled:
+    return SourcePolled(source=source, poll_id=poll_id, fetched_at=T0, added=1)
+
+
+@dataclass
+class Adapter:
+    log: EventLog
+    model: ReadModel
+    clock: ManualClock
+    sql: SqlStore | None
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def adapter(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
+) -> Iterator[Adapter]:
+    if request.param == "memory":
+        yield Adapter(MemoryEventLog(clock), MemoryReadModel(), clock, None)
+        return
+    store = open_test_store(request.param, request, tmp_path, clock)
+    yield Adapter(store.log, store.read_model, clock, store)
+    store.close()
+
+
+def test_positions_start_at_one_and_have_no_gaps(adapter: Adapter) -> None:
+    first = adapter.log.append([added("a"), added("b")])
+    second = adapter.log.append([added("c")])
+    assert [r.position for r in first + second] == [1, 2, 3]
+    assert [r.position for r in adapter.log.read()] == [1, 2, 3]
+    assert adapter.log.head() == 3
+
+
+def test_append_is_idempotent_by_event_key(adapter: Adapter) -> None:
+    adapter.log.append([added("a"), polled("p1")])
+    again = adapter.log.append([added("a"), polled("p1"), added("b")])
+    assert [r.event_key for r in again] == ["entry:s:b:v1"]
+    assert [r.position for r in again] == [3]
+    within_batch = adapter.log.append([added("c"), added("c")])
+    assert len(within_batch) == 1
+    assert adapter.log.head() == 4
+
+
+def test_racing_revisions_keep_only_the_first(adapter: Adapter) -> None:
+    base = added("a")
+    adapter.log.append([base])
+    winner = adapter.log.append([revised(base, "first edit")])
+    loser = adapter.log.append([revised(base, "other edit")])
+    assert len(winner) == 1 and loser == []
+    catch_up(adapter.log, adapter.model)
+    assert adapter.model.entries()[0].title == "first edit"
+
+
+def test_read_ranges_and_limits(adapter: Adapter) -> None:
+    adapter.log.append([added(k) for k in "abcde"])
+    assert [r.position for r in adapter.log.read(after=1, upto=3)] == [2, 3]
+    assert [r.position for r in adapter.log.read(after=2, limit=2)] == [3, 4]
+    assert list(adapter.log.read(after=5)) == []
+
+
+def test_records_round_trip_their_events(adapter: Adapter) -> None:
+    events: list[Event] = [
+        added("a"),
+        SourceFailed(
+            source="s", poll_id="p", fetched_at=T0, kind="not-found", reason="file not found: /x"
+        ),
+    ]
+    adapter.log.append(events)
+    assert [r.event() for r in adapter.log.read()] == events
+
+
+def test_position_at_a_time(adapter: Adapter) -> None:
+    adapter.log.append([added("a")])
+    first_time = adapter.clock.now
+    adapter.clock.advance(minutes=5)
+    adapter.log.append([added("b")])
+    assert adapter.log.position_at(first_time - timedelta(seconds=1)) == 0
+    assert adapter.log.position_at(first_time) == 1
+    assert adapter.log.position_at(first_time + timedelta(minutes=1)) == 1
+    assert adapter.log.position_at(adapter.clock.now) == 2
+    records = list(adapter.log.read())
+    assert records[1].recorded_at - records[0].recorded_at == timedelta(minutes=5)
+
+
+def test_read_model_folds_entries_and_source_status(adapter: Adapter) -> None:
+    a, b = added("a", minute=1), added("b", minute=2)
+    adapter.log.append([a, b, polled("p1")])
+    adapter.log.append([revised(a, "edited"), polled("p2")])
+    adapter.log.append(
+        [SourceFailed(source="s", poll_id="p3", fetched_at=T0, kind="timeout", reason="slow")]
+    )
+    assert catch_up(adapter.log, adapter.model) == 6
+    entries = adapter.model.entries()
+    assert [(e.key, e.version, e.title) for e in entries] == [("b", 1, "t"), ("a", 2, "edited")]
+    state = adapter.model.sources()["s"]
+    assert (state.entry_count, state.last_outcome, state.consecutive_failures) == (2, "failed", 1)
+    assert state.last_error == "timeout: slow"
+    assert state.updated == a.updated + timedelta(hours=1)
+    assert adapter.model.checkpoint() == 6
+
+
+def test_apply_is_idempotent_and_reset_empties(adapter: Adapter) -> None:
+    adapter.log.append([added("a"), added("b")])
+    records = list(adapter.log.read())
+    adapter.model.apply(records)
+    adapter.model.apply(records)
+    assert adapter.model.sources()["s"].entry_count == 2
+    adapter.model.reset()
+    assert adapter.model.checkpoint() == 0 and adapter.model.entries() == []
+    assert adapter.model.sources() == {}
+
+
+def test_entries_order_limit_and_source_filter(adapter: Adapter) -> None:
+    adapter.log.append([added("x1", "x", 5), added("y1", "y", 7), added("x2", "x", 9)])
+    catch_up(adapter.log, adapter.model)
+    assert [e.key for e in adapter.model.entries()] == ["x2", "y1", "x1"]
+    assert [e.key for e in adapter.model.entries(limit=2)] == ["x2", "y1"]
+    assert [e.key for e in adapter.model.entries(source="x")] == ["x2", "x1"]
+
+
+def test_sql_event_rows_cannot_be_updated_or_deleted(sql_store: SqlStore) -> None:
+    sql_store.log.append([added("a")])
+    for statement in ("UPDATE events SET type = 'Forged'", "DELETE FROM events"):
+        with pytest.raises(DBAPIError, match="append-only"), sql_store.engine.begin() as conn:
+            conn.execute(text(statement))
+    assert [r.type for r in sql_store.log.read()] == ["EntryAdded"]
+
+
+def test_sql_unique_event_key_is_a_database_constraint(sql_store: SqlStore) -> None:
+    sql_store.log.append([added("a")])
+    with pytest.raises(DBAPIError), sql_store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO events (position, event_key, type, schema_version,"
+                " recorded_at, source, payload)"
+                " VALUES (99, 'entry:s:a:v1', 'EntryAdded', 1, 'x', 's', '{}')"
+            )
+        )
+
+
+def test_sql_concurrent_appends_stay_gap_free(sql_store: SqlStore) -> None:
+    """Four threads, each with its own connections, append overlapping batches."""
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(15):
+                # Every worker also appends the shared keys: only one copy may land.
+                sql_store.log.append([added(f"w{n}-{i}"), added(f"shared-{i}")])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    records = list(sql_store.log.read())
+    assert [r.position for r in records] == list(range(1, len(records) + 1))
+    keys = [r.event_key for r in records]
+    assert len(keys) == len(set(keys)) == 4 * 15 + 15
