@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, Engine, Text, create_engine, event
 from sqlalchemy.engine import make_url
@@ -276,78 +277,33 @@ class SqlEventLog:
         return found or 0
 
 
-def _opt_time(value: datetime | None) -> str | None:
-    return None if value is None else format_time(value)
+_Row = TypeVar("_Row", bound=SQLModel)
+_State = TypeVar("_State", EntryState, SourceState)
+_TIME_FIELDS: dict[type, frozenset[str]] = {
+    EntryState: frozenset({"published", "updated"}),
+    SourceState: frozenset({"last_polled_at", "last_success_at", "updated"}),
+}
 
 
-def _opt_parse(value: str | None) -> datetime | None:
-    return None if value is None else parse_time(value)
+def _state_to_row(state: EntryState | SourceState, row_type: type[_Row]) -> _Row:
+    """Copy a read-model state into its row, times as fixed-width UTC text."""
+    times = _TIME_FIELDS[type(state)]
+    values: dict[str, Any] = {
+        f.name: (format_time(v) if f.name in times and v is not None else v)
+        for f in fields(state)
+        for v in (getattr(state, f.name),)
+    }
+    return row_type(**values)
 
 
-def _entry_state(row: EntryRow) -> EntryState:
-    return EntryState(
-        source=row.source,
-        key=row.key,
-        entry_id=row.entry_id,
-        version=row.version,
-        title=row.title,
-        content_html=row.content_html,
-        published=parse_time(row.published),
-        updated=parse_time(row.updated),
-        link=row.link,
-        author=row.author,
-        content_hash=row.content_hash,
-        position=row.position,
-    )
-
-
-def _entry_row(state: EntryState) -> EntryRow:
-    return EntryRow(
-        source=state.source,
-        key=state.key,
-        entry_id=state.entry_id,
-        version=state.version,
-        title=state.title,
-        content_html=state.content_html,
-        published=format_time(state.published),
-        updated=format_time(state.updated),
-        link=state.link,
-        author=state.author,
-        content_hash=state.content_hash,
-        position=state.position,
-    )
-
-
-def _source_state(row: SourceRow) -> SourceState:
-    return SourceState(
-        name=row.name,
-        last_polled_at=_opt_parse(row.last_polled_at),
-        last_outcome=row.last_outcome,
-        last_error=row.last_error,
-        last_success_at=_opt_parse(row.last_success_at),
-        consecutive_failures=row.consecutive_failures,
-        entry_count=row.entry_count,
-        etag=row.etag,
-        last_modified=row.last_modified,
-        updated=_opt_parse(row.updated),
-        position=row.position,
-    )
-
-
-def _source_row(state: SourceState) -> SourceRow:
-    return SourceRow(
-        name=state.name,
-        last_polled_at=_opt_time(state.last_polled_at),
-        last_outcome=state.last_outcome,
-        last_error=state.last_error,
-        last_success_at=_opt_time(state.last_success_at),
-        consecutive_failures=state.consecutive_failures,
-        entry_count=state.entry_count,
-        etag=state.etag,
-        last_modified=state.last_modified,
-        updated=_opt_time(state.updated),
-        position=state.position,
-    )
+def _row_to_state(row: SQLModel, state_type: type[_State]) -> _State:
+    times = _TIME_FIELDS[state_type]
+    values: dict[str, Any] = {
+        f.name: (parse_time(v) if f.name in times and v is not None else v)
+        for f in fields(state_type)
+        for v in (getattr(row, f.name),)
+    }
+    return state_type(**values)
 
 
 class _BufferedTarget:
@@ -363,7 +319,7 @@ class _BufferedTarget:
     def get_entry(self, source: str, key: str) -> EntryState | None:
         if (source, key) not in self.entries:
             row = self._session.get(EntryRow, (source, key))
-            self.entries[(source, key)] = None if row is None else _entry_state(row)
+            self.entries[(source, key)] = None if row is None else _row_to_state(row, EntryState)
         return self.entries[(source, key)]
 
     def put_entry(self, entry: EntryState) -> None:
@@ -373,7 +329,7 @@ class _BufferedTarget:
     def get_source(self, name: str) -> SourceState | None:
         if name not in self.sources:
             row = self._session.get(SourceRow, name)
-            self.sources[name] = None if row is None else _source_state(row)
+            self.sources[name] = None if row is None else _row_to_state(row, SourceState)
         return self.sources[name]
 
     def put_source(self, state: SourceState) -> None:
@@ -384,11 +340,11 @@ class _BufferedTarget:
         for ekey in self.dirty_entries:
             entry = self.entries[ekey]
             assert entry is not None
-            self._session.merge(_entry_row(entry))
+            self._session.merge(_state_to_row(entry, EntryRow))
         for name in self.dirty_sources:
             source = self.sources[name]
             assert source is not None
-            self._session.merge(_source_row(source))
+            self._session.merge(_state_to_row(source, SourceRow))
 
 
 class SqlReadModel:
@@ -431,13 +387,18 @@ class SqlReadModel:
         if limit is not None:
             query = query.limit(limit)
         with self._store.read_session() as session:
-            return [_entry_state(row) for row in session.exec(query)]
+            return [_row_to_state(row, EntryState) for row in session.exec(query)]
 
     def sources(self) -> dict[str, SourceState]:
         with self._store.read_session() as session:
-            return {row.name: _source_state(row) for row in session.exec(select(SourceRow))}
+            rows = session.exec(select(SourceRow))
+            return {row.name: _row_to_state(row, SourceState) for row in rows}
 
     def last_recorded_at(self) -> datetime | None:
         with self._store.read_session() as session:
             row = session.get(Checkpoint, PROJECTION)
-            return None if row is None else _opt_parse(row.last_recorded_at)
+            return (
+                None
+                if row is None or row.last_recorded_at is None
+                else parse_time(row.last_recorded_at)
+            )
