@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -33,6 +34,9 @@ class ExtractedEntry:
     `notes` records anything the extractor had to decide that a person might
     question (a zone label that contradicts the configured zone, a time taken
     from configuration rather than the page).
+    `id` is the update's own global identifier when the source gives one (a
+    feed entry's atom:id or RSS guid, a JSON-LD `@id`): it becomes the Atom id
+    of our entry (RFC 4287 4.2.6 asks aggregators to keep it).
     """
 
     key: str
@@ -43,6 +47,8 @@ class ExtractedEntry:
     link: str | None = None
     author: str | None = None
     notes: tuple[str, ...] = ()
+    id: str | None = None
+    categories: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("published", "updated"):
@@ -69,6 +75,9 @@ class ExtractContext:
     (the source's public `link` when configured, else the fetched URL).
     `day` is the source's configured date (the day its earliest update was
     written) and `start` the configured start time, if one was given.
+    `server_date` is the HTTP `Date` header of the response, when there was one.
+    `selectors` holds the source's configured CSS selectors for HTML pages
+    without JSON-LD (keys: update, time, title, body; update is required).
     """
 
     source: str
@@ -79,7 +88,8 @@ class ExtractContext:
     start: datetime | None = None
     author: str | None = None
     content_type: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    server_date: datetime | None = None
+    selectors: Mapping[str, str] = field(default_factory=dict)
 
 
 _WS = re.compile(r"\s+")

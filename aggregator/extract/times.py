@@ -174,3 +174,23 @@ def _dst_note(local: datetime, zone: ZoneInfo) -> str | None:
         f"{local:%Y-%m-%d %H:%M} did not exist in {zone.key} (clocks went forward); "
         f"it was read as {round_trip:%H:%M} {round_trip.tzname()}"
     )
+
+
+FUTURE_TOLERANCE = timedelta(minutes=15)
+
+
+def plausible(when: datetime, fetched_at: datetime, what: str) -> tuple[datetime, str | None]:
+    """Reject a time more than a little ahead of the fetch, with a recorded reason.
+
+    A page cannot report what has not happened yet: such a time is a typo, a
+    wrong zone or a wrong day. The fetch time stands in for it (the latest
+    moment the update can truly be from) and the note says what was rejected.
+    """
+    if when - fetched_at <= FUTURE_TOLERANCE:
+        return when, None
+    shown = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fetched = fetched_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        fetched_at,
+        f"{what} {shown} is after the fetch at {fetched}; rejected as implausible, fetch time used",
+    )
