@@ -85,12 +85,13 @@ def plan_poll(
             author=item.author,
             content_hash=digest,
             notes=item.notes,
+            categories=item.categories,
         )
         if previous is None:
             added += 1
             events.append(
                 EntryAdded(
-                    entry_id=entry_id(source, item.key),
+                    entry_id=item.id or entry_id(source, item.key),
                     version=1,
                     updated=item.updated or item.published,
                     **common,
@@ -134,6 +135,8 @@ def _context(source: SourceConfig, fetched: FetchResult) -> ExtractContext:
         start=source.start,
         author=source.author,
         content_type=fetched.content_type,
+        server_date=fetched.server_date,
+        selectors=source.selectors,
     )
 
 

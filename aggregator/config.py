@@ -17,13 +17,14 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast, get_args
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cssselect import GenericTranslator, SelectorError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -54,6 +55,7 @@ class SourceConfig:
     day: date | None = None
     start: datetime | None = None
     author: str | None = None
+    selectors: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,9 @@ _STORAGE_KEYS = {"url"}
 _FEED_KEYS = {"title", "id", "base_url", "max_entries", "output_dir", "author", "subtitle"}
 _SOURCE_KEYS = {
     "name", "url", "format", "interval", "timezone", "date", "title", "link", "id", "author",
+    "selectors",
 }  # fmt: skip
+_SELECTOR_KEYS = {"update", "time", "title", "body"}
 
 
 def config_path(explicit: str | None) -> Path:
@@ -238,6 +242,7 @@ class _Reader:
             day=day,
             start=start,
             author=self.optional_string(table, "author", where),
+            selectors=self.selectors(table.get("selectors"), f"{where}.selectors"),
         )
 
     def url(self, value: str, key: str) -> str:
@@ -250,6 +255,26 @@ class _Reader:
         if scheme in ("", "file"):
             return urljoin(self.base.as_uri() + "/", value)
         raise self.fail(key, f"expected an http(s) URL, a file URL or a path, got {value!r}")
+
+    def selectors(self, value: object, key: str) -> dict[str, str]:
+        """CSS selectors for HTML pages without JSON-LD; each must compile."""
+        if value is None:
+            return {}
+        table = self.table(value, key, _SELECTOR_KEYS)
+        if "update" not in table:
+            raise self.fail(f"{key}.update", "missing (expected the CSS selector of one update)")
+        compiled: dict[str, str] = {}
+        for name, selector in table.items():
+            if not isinstance(selector, str) or not selector.strip():
+                raise self.fail(f"{key}.{name}", f"expected a CSS selector, got {selector!r}")
+            try:
+                GenericTranslator().css_to_xpath(selector)
+            except SelectorError as exc:
+                raise self.fail(
+                    f"{key}.{name}", f"not a valid CSS selector ({exc}): {selector!r}"
+                ) from None
+            compiled[name] = selector.strip()
+        return compiled
 
     def timezone(self, value: object, key: str) -> ZoneInfo:
         if not isinstance(value, str):

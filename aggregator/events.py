@@ -63,6 +63,7 @@ class EntryEvent(Event):
     author: str | None
     content_hash: str
     notes: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
 
     @property
     def event_key(self) -> str:

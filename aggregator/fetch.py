@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -49,6 +50,7 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     content_type: str | None = None
+    server_date: datetime | None = None
 
 
 class Fetcher:
@@ -84,9 +86,8 @@ class Fetcher:
         path = Path(unquote(urlsplit(url).path))
         fetched_at = self._clock()
         try:
-            if path.stat().st_size > self._max_bytes:
-                raise BodyTooLarge(f"{path} is larger than the {self._max_bytes}-byte cap")
-            body = path.read_bytes()
+            with path.open("rb") as handle:
+                body = handle.read(self._max_bytes + 1)
         except FileNotFoundError:
             raise SourceNotFound(f"file not found: {path}") from None
         except PermissionError:
@@ -95,6 +96,8 @@ class Fetcher:
             raise SourceUnreadable(f"{path} is a directory, not a file") from None
         except OSError as exc:
             raise SourceUnreadable(f"cannot read {path}: {exc.strerror or exc}") from None
+        if len(body) > self._max_bytes:
+            raise BodyTooLarge(f"{path} is larger than the {self._max_bytes}-byte cap")
         digest = f'"sha256-{hashlib.sha256(body).hexdigest()}"'
         if digest == etag:
             return FetchResult(url=url, fetched_at=fetched_at, not_modified=True, etag=digest)
@@ -134,6 +137,7 @@ class Fetcher:
             etag=response.headers.get("ETag"),
             last_modified=response.headers.get("Last-Modified"),
             content_type=response.headers.get("Content-Type"),
+            server_date=_http_date(response.headers.get("Date")),
         )
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
@@ -150,6 +154,17 @@ class Fetcher:
                 raise BodyTooLarge(f"{response.url} sent more than the {self._max_bytes}-byte cap")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """The Date header as an aware UTC datetime; None when absent or malformed."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _raise_for_status(response: httpx.Response) -> None:

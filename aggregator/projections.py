@@ -51,6 +51,7 @@ def fold(target: FoldTarget, record: StoredEvent) -> None:
                 author=event.author,
                 content_hash=event.content_hash,
                 position=record.position,
+                categories=event.categories,
             )
         )
         source = replace(

@@ -170,3 +170,37 @@ def test_per_source_feeds_are_written_and_valid(session: PipelineSession, projec
         document = (project.output / "sources" / f"{name}.atom").read_bytes()
         assert atom_problems(document) == []
         assert len(feedparser.parse(document).entries) == count
+
+
+def test_own_ids_and_categories_survive_the_log_and_reach_the_feed(
+    project: Project, clock: ManualClock
+) -> None:
+    """A source's own entry id is our Atom id (RFC 4287 4.2.6); categories are kept."""
+    from aggregator.collect import plan_poll
+    from aggregator.fetch import FetchResult
+    from aggregator.model import ExtractedEntry, Page
+    from aggregator.projections import catch_up
+    from aggregator.publish.files import render_merged
+
+    settings = project.settings()
+    session = PipelineSession(settings, clock)
+    item = ExtractedEntry(
+        key="https://example.org/live/1",
+        id="urn:uuid:60a76c80-d399-11d9-b93C-0003939e0af6",
+        title="Ceasefire talks",
+        content_html="<p>Talks resume.</p>",
+        published=datetime(2020, 9, 27, 12, tzinfo=UTC),
+        categories=("Armenia", "Azerbaijan"),
+    )
+    fetched = FetchResult(url="https://example.org/live", fetched_at=clock.now)
+    events = plan_poll(settings.sources[0], Page(entries=(item,)), {}, fetched, "p1")
+    session.store.log.append(events)
+    catch_up(session.store.log, session.store.read_model)
+    (entry,) = session.store.read_model.entries()
+    assert entry.entry_id == item.id and entry.categories == ("Armenia", "Azerbaijan")
+    document = render_merged(settings, session.store.read_model)
+    assert atom_problems(document) == []
+    parsed = feedparser.parse(document).entries[0]
+    assert parsed.id == item.id
+    assert [t.term for t in parsed.tags] == ["Armenia", "Azerbaijan"]
+    session.close()

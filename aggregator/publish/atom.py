@@ -106,6 +106,8 @@ def _entry(
     link = entry.link or (source.link if source else None)
     if link:
         _link(element, "alternate", link, "text/html")
+    for term in entry.categories:
+        ET.SubElement(element, "category", {"term": strip_xml_illegal(term)})
     content = _text(element, "content", entry.content_html)
     content.set("type", "html")
     origin = ET.SubElement(element, "source")

@@ -80,6 +80,7 @@ class EntryState:
     author: str | None
     content_hash: str
     position: int
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

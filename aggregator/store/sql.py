@@ -19,6 +19,7 @@ identically, to the microsecond.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
@@ -72,6 +73,7 @@ class EntryRow(SQLModel, table=True):
     author: str | None = Field(default=None, sa_column=Column(Text))
     content_hash: str = Field(max_length=80)
     position: int
+    categories: str = Field(default="[]", sa_column=Column(Text, nullable=False))
 
 
 class SourceRow(SQLModel, table=True):
@@ -279,6 +281,7 @@ class SqlEventLog:
 
 _Row = TypeVar("_Row", bound=SQLModel)
 _State = TypeVar("_State", EntryState, SourceState)
+_LIST_FIELDS = frozenset({"categories"})
 _TIME_FIELDS: dict[type, frozenset[str]] = {
     EntryState: frozenset({"published", "updated"}),
     SourceState: frozenset({"last_polled_at", "last_success_at", "updated"}),
@@ -288,21 +291,27 @@ _TIME_FIELDS: dict[type, frozenset[str]] = {
 def _state_to_row(state: EntryState | SourceState, row_type: type[_Row]) -> _Row:
     """Copy a read-model state into its row, times as fixed-width UTC text."""
     times = _TIME_FIELDS[type(state)]
-    values: dict[str, Any] = {
-        f.name: (format_time(v) if f.name in times and v is not None else v)
-        for f in fields(state)
-        for v in (getattr(state, f.name),)
-    }
+    values: dict[str, Any] = {}
+    for f in fields(state):
+        value = getattr(state, f.name)
+        if f.name in times and value is not None:
+            value = format_time(value)
+        elif f.name in _LIST_FIELDS:
+            value = json.dumps(list(value), ensure_ascii=False)
+        values[f.name] = value
     return row_type(**values)
 
 
 def _row_to_state(row: SQLModel, state_type: type[_State]) -> _State:
     times = _TIME_FIELDS[state_type]
-    values: dict[str, Any] = {
-        f.name: (parse_time(v) if f.name in times and v is not None else v)
-        for f in fields(state_type)
-        for v in (getattr(row, f.name),)
-    }
+    values: dict[str, Any] = {}
+    for f in fields(state_type):
+        value = getattr(row, f.name)
+        if f.name in times and value is not None:
+            value = parse_time(value)
+        elif f.name in _LIST_FIELDS:
+            value = tuple(json.loads(value))
+        values[f.name] = value
     return state_type(**values)
 
 

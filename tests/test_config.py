@@ -1,0 +1,116 @@
+"""Config loading: typed values, relative paths, and errors naming file and key."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import load_settings, parse_duration
+from aggregator.errors import ConfigError
+
+BASE = """
+[feed]
+title = "T"
+id = "tag:example.org,2020:t"
+base_url = "http://127.0.0.1:8080/"
+
+[[sources]]
+name = "one"
+url = "pages/one.txt"
+"""
+
+
+def load(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> object:
+    path = tmp_path / "sub" / "agg.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return load_settings(path, environ=environ or {})
+
+
+def error(tmp_path: Path, text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, text)
+    assert str(info.value).startswith(str(tmp_path / "sub" / "agg.toml"))
+    return info.value
+
+
+def test_defaults_and_relative_paths(tmp_path: Path) -> None:
+    settings = load(tmp_path, BASE)
+    source = settings.sources[0]  # type: ignore[attr-defined]
+    assert source.url == (tmp_path / "sub" / "pages" / "one.txt").as_uri()
+    assert source.link == source.url and source.format == "auto"
+    assert source.interval == timedelta(minutes=5) and str(source.timezone) == "UTC"
+    assert source.id == "tag:example.org,2020:t/one"
+    feed = settings.feed  # type: ignore[attr-defined]
+    assert feed.base_url == "http://127.0.0.1:8080" and feed.max_entries == 100
+    assert feed.output_dir == tmp_path / "sub" / "feeds"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'sub' / 'aggregator.db'}"  # type: ignore[attr-defined]
+
+
+def test_environment_overrides_database(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://u@db/x"
+    settings = load(tmp_path, BASE, {"AGGREGATOR_DATABASE_URL": url})
+    assert settings.database_url == url  # type: ignore[attr-defined]
+
+
+def test_date_or_start_time(tmp_path: Path) -> None:
+    text = BASE + 'timezone = "America/New_York"\ndate = 2020-09-27T10:00:00\n'
+    source = load(tmp_path, text).sources[0]  # type: ignore[attr-defined]
+    assert source.day == date(2020, 9, 27)
+    assert source.start.astimezone(UTC) == datetime(2020, 9, 27, 14, tzinfo=UTC)
+
+
+def test_selectors_are_checked(tmp_path: Path) -> None:
+    ok = load(tmp_path, BASE + '[sources.selectors]\nupdate = "div.update"\ntime = "time"\n')
+    assert ok.sources[0].selectors == {"update": "div.update", "time": "time"}  # type: ignore[attr-defined]
+    missing = error(tmp_path, BASE + '[sources.selectors]\ntime = "time"\n')
+    assert missing.key == "sources[0] (one).selectors.update"
+    bad = error(tmp_path, BASE + '[sources.selectors]\nupdate = "div[[["\n')
+    assert (
+        bad.key == "sources[0] (one).selectors.update" and "not a valid CSS selector" in bad.problem
+    )
+    unknown = error(tmp_path, BASE + '[sources.selectors]\nupdate = "div"\nheadline = "h2"\n')
+    assert unknown.key == "sources[0] (one).selectors.headline"
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "problem"),
+    [
+        ('format = "pdf"', "sources[0] (one).format", "expected one of auto, feed"),
+        ('url2 = "x"', "sources[0].url2", "unknown key"),
+        ("interval = 5", "sources[0] (one).interval", "from 10s to 7 days"),
+        ('interval = "1y"', "sources[0] (one).interval", "expected a duration"),
+        ('timezone = "Mars/Olympus"', "sources[0] (one).timezone", "unknown time zone"),
+        ('date = "yesterday"', "sources[0] (one).date", "expected a date"),
+        ('url = "ftp://x/y"', "sources[0] (one).url", "expected an http(s) URL"),
+    ],
+)
+def test_source_errors(tmp_path: Path, extra: str, key: str, problem: str) -> None:
+    text = BASE.replace('url = "pages/one.txt"\n', "") + (
+        extra + "\n" if extra.startswith("url") else 'url = "pages/one.txt"\n' + extra + "\n"
+    )
+    err = error(tmp_path, text)
+    assert err.key == key and problem in err.problem
+
+
+def test_duplicate_names_and_bad_feed(tmp_path: Path) -> None:
+    assert error(tmp_path, BASE + BASE[BASE.index("[[sources]]") :]).key == "sources[1].name"
+    assert (
+        error(tmp_path, BASE.replace('name = "one"', 'name = "One Two"')).key == "sources[0].name"
+    )
+    assert error(tmp_path, BASE.replace("http://127.0.0.1:8080/", "/feeds")).key == "feed.base_url"
+    assert error(tmp_path, BASE.replace("tag:example.org,2020:t", "not a uri")).key == "feed.id"
+    empty = error(tmp_path, "[feed]\n")
+    assert empty.key == "feed.id" and "missing" in empty.problem
+
+
+def test_durations() -> None:
+    assert parse_duration("1h30m") == 5400 and parse_duration("90s") == 90
+    assert parse_duration(600) == 600
+    assert (
+        parse_duration("soon") is None
+        and parse_duration(True) is None
+        and parse_duration("") is None
+    )
