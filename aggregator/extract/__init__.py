@@ -7,7 +7,7 @@ Extractors are pure (no I/O, no clock: the fetch time arrives in the
 from __future__ import annotations
 
 from aggregator.errors import ExtractError
-from aggregator.extract import liveblog_text
+from aggregator.extract import feed, liveblog_text
 from aggregator.model import ExtractContext, Format, Page
 
 _FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf", b'"version": "https://jsonfeed.org')
@@ -31,4 +31,6 @@ def extract(body: bytes, context: ExtractContext, fmt: Format) -> Page:
     chosen = detect_format(body, context.content_type) if fmt == "auto" else fmt
     if chosen == "liveblog-text":
         return liveblog_text.extract(body, context)
-    raise ExtractError(f"format {chosen!r} is not supported yet (only 'liveblog-text' is)")
+    if chosen == "feed":
+        return feed.extract(body, context)
+    raise ExtractError(f"format {chosen!r} is not supported yet")
