@@ -6,23 +6,32 @@ Extractors are pure (no I/O, no clock: the fetch time arrives in the
 
 from __future__ import annotations
 
+import re
+
 from aggregator.errors import ExtractError
 from aggregator.extract import feed, liveblog_text
 from aggregator.model import ExtractContext, Format, Page
 
-_FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf", b'"version": "https://jsonfeed.org')
-_HTML_MARKERS = (b"<!doctype html", b"<html")
+_FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf")
+_JSON_FEED = re.compile(rb'"version"\s*:\s*"https?://jsonfeed\.org')
+_HTML_STARTS = (b"<!doctype html", b"<html")
 
 
 def detect_format(body: bytes, content_type: str | None = None) -> Format:
-    """Guess a source's format from its bytes (and Content-Type when known)."""
-    head = body[:2048].lstrip().lower()
-    media = (content_type or "").split(";")[0].strip().lower()
-    if media.endswith(("rss+xml", "atom+xml", "feed+json")) or any(
-        m in head for m in _FEED_MARKERS
-    ):
+    """Guess a source's format from its bytes, then from its Content-Type.
+
+    The bytes win: servers label feeds text/html and pages text/plain often
+    enough that the header is only a tie-breaker.
+    """
+    head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(_HTML_STARTS):
+        return "liveblog-html"
+    if any(marker in head for marker in _FEED_MARKERS) or _JSON_FEED.search(head):
         return "feed"
-    if media == "text/html" or any(head.startswith(m) for m in _HTML_MARKERS):
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media.endswith(("rss+xml", "atom+xml", "feed+json", "/xml")):
+        return "feed"
+    if media == "text/html" or b"<body" in head or b"<div" in head:
         return "liveblog-html"
     return "liveblog-text"
 
