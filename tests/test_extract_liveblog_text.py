@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,7 +18,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from aggregator.errors import ExtractError
-from aggregator.extract.liveblog_text import extract
+from aggregator.extract import liveblog_text
+from aggregator.extract.liveblog_text import (
+    extract,
+    parse_stamp_line,
+    time_keys,
+    title_from_lines,
+    update_link,
+)
+from aggregator.extract.times import Ago, Stamp
 from aggregator.model import ExtractContext, ExtractedEntry, Page
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -442,3 +450,95 @@ def test_without_configured_day_the_fetch_time_decides_and_is_noted() -> None:
     assert all(
         e.notes == ("the day (2020-09-27) was inferred from the fetch time",) for e in page.entries
     )
+
+
+# --- shared with the HTML extractor: stamp lines, titles, identity ------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "stamp", "headline"),
+    [
+        ("3.27pm BST", Stamp(15, 27, "BST"), None),
+        ("19:50 GMT", Stamp(19, 50, "GMT"), None),
+        ("11.05am", Stamp(11, 5, None), None),
+        ("19:50 GMT \u2013 Headline", Stamp(19, 50, "GMT"), "Headline"),
+        ("Update 2:52pm EST", Stamp(14, 52, "EST"), None),
+        ("12m ago", Ago(timedelta(minutes=12), "12m ago"), None),
+        ("2h ago \u2013 Headline", Ago(timedelta(hours=2), "2h ago"), "Headline"),
+        ("Updated 1 hour ago", Ago(timedelta(hours=1), "1 hour ago"), None),
+        ("just now", Ago(timedelta(0), "just now"), None),
+    ],
+)
+def test_stamp_line_forms(line: str, stamp: Stamp | Ago, headline: str | None) -> None:
+    parsed = parse_stamp_line(line)
+    assert parsed is not None
+    assert (parsed.stamp, parsed.headline, parsed.text) == (stamp, headline, line)
+
+
+@pytest.mark.parametrize("line", ["10:30", "10.30", "in 12m ago", "2 weeks ago", "just now."])
+def test_lines_that_are_not_stamp_lines(line: str) -> None:
+    assert parse_stamp_line(line) is None
+
+
+def test_a_bare_clock_time_is_a_stamp_only_when_known_to_be_alone() -> None:
+    parsed = parse_stamp_line("14:52", alone=True)
+    assert parsed is not None and parsed.stamp == Stamp(14, 52, None)
+    assert parse_stamp_line("25:00", alone=True) is None
+
+
+def test_bare_stamp_lines_split_a_page() -> None:
+    page = liveblog_text.extract_text(
+        HEADER
+        + "4.38pm BST\n\nOkafor curls it into the far corner from the left.\n\n"
+        + "3.27pm BST\n\nDaly meets a low cross at the near post.\n",
+        context("Europe/London"),
+    )
+    assert [(e.published.strftime("%H:%M"), e.title) for e in page.entries] == [
+        ("14:27", "Daly meets a low cross at the near post."),
+        ("15:38", "Okafor curls it into the far corner from the left."),
+    ]
+
+
+def test_relative_label_page_uses_the_fetch_time() -> None:
+    page = liveblog_text.extract_text(
+        HEADER
+        + "just now \u2013 Newest\n\nBody.\n\n"
+        + "12m ago \u2013 Older\n\nBody.\n\n"
+        + "2h ago\n\nThe oldest of the three updates on this page.\n",
+        context(fetched_at=datetime(2020, 9, 27, 15, 30, 40, tzinfo=UTC)),
+    )
+    assert [(e.key, e.title) for e in page.entries] == [
+        ("20200927T133000Z-0", "The oldest of the three updates on this page."),
+        ("20200927T151800Z-0", "Older"),
+        ("20200927T153000Z-0", "Newest"),
+    ]
+    assert page.entries[1].notes == (
+        "'12m ago' was read against the fetch time (2020-09-27T15:30Z)",
+    )
+
+
+def test_extract_text_is_extract_without_decoding() -> None:
+    text = seed_bytes(AJ).decode("utf-8")
+    assert liveblog_text.extract_text(text, context()) == extract_seed(AJ)
+    assert liveblog_text.extract_text(text, context(), ("a note",)).notes == ("a note",)
+
+
+def test_time_keys_count_equal_seconds_oldest_first() -> None:
+    instants = [
+        datetime(2020, 9, 27, 10, 0, 0, 100000, tzinfo=UTC),
+        datetime(2020, 9, 27, 12, 0, 0, 900000, tzinfo=ZoneInfo("Europe/Berlin")),
+        datetime(2020, 9, 27, 10, 0, 1, tzinfo=UTC),
+    ]
+    assert time_keys(instants) == ["20200927T100000Z-0", "20200927T100000Z-1", "20200927T100001Z-0"]
+    assert update_link(PAGE_URL, "k") == f"{PAGE_URL}#update-k"
+
+
+def test_title_from_lines_skips_bylines_captions_and_bullets() -> None:
+    lines = [
+        "By Ann Lee | Desk",
+        "A photo of the scene [Jane Doe/AP Photo]",
+        "\u2022 A bullet point line",
+        "Officials said the talks would resume on Monday. Another sentence follows here.",
+    ]
+    assert title_from_lines(lines) == "Officials said the talks would resume on Monday."
+    assert title_from_lines(lines[:3]) is None

@@ -10,7 +10,18 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from aggregator.extract.times import Stamp, is_newest_first, label_note, resolve_stamps
+from aggregator.extract.times import (
+    Ago,
+    Stamp,
+    is_newest_first,
+    label_note,
+    mostly_descending,
+    parse_iso,
+    parse_relative,
+    parse_time_of_day,
+    relative_instant,
+    resolve_stamps,
+)
 
 UTC_ZONE = ZoneInfo("UTC")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -215,3 +226,133 @@ def test_newest_first_round_trip(start: int, gaps: list[int]) -> None:
     assume(is_newest_first(page))
     result = resolve_stamps(page, UTC_ZONE, DAY, FETCHED_AT)
     assert list(result.instants) == list(reversed(truth))
+
+
+# --- relative labels ("12m ago") ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "delta"),
+    [
+        ("12m ago", timedelta(minutes=12)),
+        ("2h ago", timedelta(hours=2)),
+        ("1 hour ago", timedelta(hours=1)),
+        ("3 hours ago", timedelta(hours=3)),
+        ("5 MINUTES AGO", timedelta(minutes=5)),
+        ("2  hrs ago", timedelta(hours=2)),
+        ("45 secs ago", timedelta(seconds=45)),
+        ("1 day ago", timedelta(days=1)),
+        ("just now", timedelta(0)),
+        ("Just now", timedelta(0)),
+    ],
+)
+def test_parse_relative(label: str, delta: timedelta) -> None:
+    assert parse_relative(label) == Ago(delta, " ".join(label.split()))
+
+
+@pytest.mark.parametrize("label", ["12 ago", "ago", "2 weeks ago", "12m", "now", "just now!", ""])
+def test_parse_relative_rejects_other_text(label: str) -> None:
+    assert parse_relative(label) is None
+
+
+def test_relative_instant_is_the_fetch_minute_minus_the_delta() -> None:
+    fetched = datetime(2020, 9, 27, 17, 30, 40, 500, tzinfo=ZoneInfo("Europe/Paris"))
+    ago = Ago(timedelta(minutes=12), "12m ago")
+    assert relative_instant(ago, fetched) == utc(2020, 9, 27, 15, 18)
+    assert relative_instant(ago, fetched).tzinfo is UTC
+
+
+def test_relative_labels_resolve_against_the_fetch_with_notes() -> None:
+    fetched = datetime(2020, 9, 27, 15, 30, 40, tzinfo=UTC)
+    labels = [Ago(timedelta(0), "just now"), Ago(timedelta(minutes=12), "12m ago")]
+    result = resolve_stamps(labels, LONDON, DAY, fetched)
+    assert result.newest_first
+    assert result.instants == (utc(2020, 9, 27, 15, 30), utc(2020, 9, 27, 15, 18))
+    assert result.notes == (
+        ("'just now' was read against the fetch time (2020-09-27T15:30Z)",),
+        ("'12m ago' was read against the fetch time (2020-09-27T15:30Z)",),
+    )
+
+
+def test_relative_labels_ignore_the_day_walk_of_clock_stamps() -> None:
+    fetched = utc(2020, 9, 28, 0, 30)
+    page = [Ago(timedelta(minutes=10), "10m ago"), Stamp(23, 50), Stamp(23, 10)]
+    result = resolve_stamps(page, UTC_ZONE, DAY, fetched)
+    assert result.newest_first
+    assert result.instants == (
+        utc(2020, 9, 28, 0, 20),
+        utc(2020, 9, 27, 23, 50),
+        utc(2020, 9, 27, 23, 10),
+    )
+    assert result.notes[1:] == ((), ())
+
+
+@pytest.mark.parametrize(
+    ("values", "newest_first"),
+    [([3.0, 2.0, 1.0], True), ([1, 2, 3], False), ([], True), ([1, 1], True), ([1, 3, 2], True)],
+)
+def test_mostly_descending(values: list[float], newest_first: bool) -> None:
+    assert mostly_descending(values) is newest_first
+
+
+# --- times stated in full (JSON-LD, <time datetime>) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2020-09-27T14:52:00-04:00", utc(2020, 9, 27, 18, 52)),
+        ("2020-09-27T18:52:00Z", utc(2020, 9, 27, 18, 52)),
+        ("2020-09-27T18:52:00+0000", utc(2020, 9, 27, 18, 52)),
+        ("2020-09-27T14:52:00", utc(2020, 9, 27, 18, 52)),
+        ("2020-09-27 14:52", utc(2020, 9, 27, 18, 52)),
+        (" 2020-09-27T14:52:00 ", utc(2020, 9, 27, 18, 52)),
+    ],
+)
+def test_parse_iso_offsets_and_naive_times(value: str, expected: datetime) -> None:
+    assert parse_iso(value, NEW_YORK, "datePublished") == (expected, ())
+
+
+def test_parse_iso_keeps_milliseconds() -> None:
+    parsed = parse_iso("2020-09-27T18:52:00.123Z", NEW_YORK, "datePublished")
+    assert parsed == (datetime(2020, 9, 27, 18, 52, 0, 123000, tzinfo=UTC), ())
+
+
+@pytest.mark.parametrize("value", ["2020-09-27", "20200927"])
+def test_parse_iso_date_only_is_midnight_in_the_zone_with_a_note(value: str) -> None:
+    assert parse_iso(value, NEW_YORK, "datePublished") == (
+        utc(2020, 9, 27, 4, 0),
+        (f"datePublished '{value}' has no time of day; midnight in America/New_York was used",),
+    )
+
+
+def test_parse_iso_naive_time_skipped_by_a_clock_change_is_noted() -> None:
+    parsed = parse_iso("2020-03-08T02:30:00", NEW_YORK, "datetime")
+    assert parsed is not None
+    assert parsed[0] == utc(2020, 3, 8, 7, 30)
+    assert parsed[1] == (
+        "2020-03-08 02:30 did not exist in America/New_York (clocks went forward); "
+        "it was read as 03:30 EDT",
+    )
+
+
+@pytest.mark.parametrize("value", ["yesterday", "", "27/09/2020", "2020-13-01", "14:52"])
+def test_parse_iso_rejects_what_is_not_a_date(value: str) -> None:
+    assert parse_iso(value, NEW_YORK, "datePublished") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("23:50", Stamp(23, 50)),
+        ("00:05:30", Stamp(0, 5)),
+        ("07:15:00.5", Stamp(7, 15)),
+        ("24:00", None),
+        ("12:60", None),
+        ("9:50", None),
+        ("23:50Z", None),
+        ("2020-09-27", None),
+    ],
+)
+def test_parse_time_of_day(value: str, expected: Stamp | None) -> None:
+    assert parse_time_of_day(value) == expected

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 
-from aggregator.errors import ExtractError
-from aggregator.extract import feed, liveblog_text
+from aggregator.extract import feed, liveblog_html, liveblog_text
 from aggregator.model import ExtractContext, Format, Page
 
 _FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf")
@@ -42,4 +41,4 @@ def extract(body: bytes, context: ExtractContext, fmt: Format) -> Page:
         return liveblog_text.extract(body, context)
     if chosen == "feed":
         return feed.extract(body, context)
-    raise ExtractError(f"format {chosen!r} is not supported yet")
+    return liveblog_html.extract(body, context)

@@ -2,9 +2,16 @@
 
 Many live pages reduce, once the markup is gone, to the same shape: a header
 (title, byline, key points, sometimes a whole lead story) followed by updates,
-each opened by a line carrying a time of day ("19:50 GMT - Headline" or
-"Update 2:52pm EST"). This module finds those lines, splits the page at them
-and turns each piece into an `ExtractedEntry`.
+each opened by a line carrying a time of day ("19:50 GMT - Headline",
+"Update 2:52pm EST", a bare "3.27pm BST") or a relative label ("12m ago",
+"just now"). This module finds those lines, splits the page at them and turns
+each piece into an `ExtractedEntry`. A bare time is a stamp line only with a
+meridiem or zone label, so a stray "10.30" in prose never splits an update.
+
+The HTML extractor reuses the pieces that define what a live page means (the
+stamp-line parser, the header and lead rules, the first-sentence title, the
+identity rule and the paragraph rendering), so both formats agree by
+construction rather than by copy.
 
 Identity is the point of care: an update's key is its UTC time plus an ordinal
 among updates sharing that time, counted oldest first, so neither edits nor new
@@ -27,7 +34,14 @@ from datetime import UTC, datetime, time
 
 from aggregator.errors import ExtractError
 from aggregator.extract.sanitize import sanitize_html, strip_xml_illegal
-from aggregator.extract.times import ResolvedTimes, Stamp, resolve_stamps
+from aggregator.extract.times import (
+    RELATIVE_LABEL,
+    Ago,
+    ResolvedTimes,
+    Stamp,
+    parse_relative,
+    resolve_stamps,
+)
 from aggregator.model import ExtractContext, ExtractedEntry, Page
 
 _TITLE_LIMIT = 120
@@ -37,9 +51,10 @@ _MIN_ARTICLE_PARAGRAPHS = 3
 _DASH = r"[-\u2013\u2014]"
 _STAMP_LINE = re.compile(
     r"^(?:(?P<update>(?i:updated?):?)\s+(?:at\s+)?)?"
-    r"(?P<hour>\d{1,2})[:.](?P<minute>[0-5]\d)"
+    r"(?:(?P<hour>\d{1,2})[:.](?P<minute>[0-5]\d)"
     r"(?:\s*(?P<meridiem>[AaPp])\.?\s?[Mm]\.?)?"
     r"(?:\s*(?P<zone>[A-Z]{2,5})\b)?"
+    rf"|(?P<relative>{RELATIVE_LABEL}))"
     rf"(?:\s*{_DASH}\s*(?P<headline>\S.*))?$"
 )
 
@@ -63,8 +78,10 @@ _SPACES = re.compile(r"[^\S\n]+")
 
 
 @dataclass(frozen=True, slots=True)
-class _StampLine:
-    stamp: Stamp
+class StampLine:
+    """A line that opens an update: its printed time, headline (if any) and text."""
+
+    stamp: Stamp | Ago
     headline: str | None
     text: str
 
@@ -79,13 +96,15 @@ class _Handover:
 class _Section:
     """One update as printed: its stamp line and the lines below it."""
 
-    stamp_line: _StampLine
+    stamp_line: StampLine
     lines: tuple[str, ...]
     handovers: tuple[_Handover, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class _Header:
+class Header:
+    """What the lines above the first update say: title, byline and lead-story lines."""
+
     title: str | None
     author: str | None
     lines: tuple[str, ...]
@@ -95,20 +114,25 @@ class _Header:
 def extract(body: bytes, ctx: ExtractContext) -> Page:
     """Turn a plain-text live page into its lead story (if any) and updates, oldest first."""
     text, notes = _decode(body)
-    header_lines, sections = _split(_normalised_lines(text))
+    return extract_text(text, ctx, notes)
+
+
+def extract_text(text: str, ctx: ExtractContext, notes: tuple[str, ...] = ()) -> Page:
+    """Extract from already decoded text; `notes` are page notes gathered before."""
+    header_lines, sections = _split(normalised_lines(text))
     if not sections:
         raise ExtractError(
             f"{ctx.source}: no timestamped update line (like '19:50 GMT - Headline' or "
             f"'Update 2:52pm EST') found in {ctx.page_url}"
         )
-    header = _read_header(header_lines)
+    header = read_header(header_lines)
     times = resolve_stamps(
         [section.stamp_line.stamp for section in sections], ctx.timezone, ctx.day, ctx.fetched_at
     )
     editors = _editors(_handovers(header_lines), sections, times.newest_first)
     updates = _updates(sections, times, editors, header.author or ctx.author, ctx)
-    lead = _lead(header, ctx, updates[0].published) if header.is_article else None
-    entries = (lead, *updates) if lead is not None else tuple(updates)
+    lead_entry = lead(header, ctx, updates[0].published)
+    entries = (lead_entry, *updates) if lead_entry is not None else tuple(updates)
     return Page(entries=entries, title=header.title, author=header.author, notes=notes)
 
 
@@ -120,7 +144,7 @@ def _decode(body: bytes) -> tuple[str, tuple[str, ...]]:
         return body.decode("utf-8-sig", errors="replace"), (note,)
 
 
-def _normalised_lines(text: str) -> list[str]:
+def normalised_lines(text: str) -> list[str]:
     """Lines with every run of spaces (NBSP included) folded to one space, trimmed."""
     return [_SPACES.sub(" ", line).strip() for line in strip_xml_illegal(text).splitlines()]
 
@@ -129,9 +153,9 @@ def _split(lines: Sequence[str]) -> tuple[list[str], list[_Section]]:
     """Cut the page at its stamp lines: header lines first, then one section per update."""
     header: list[str] = []
     sections: list[_Section] = []
-    current: tuple[_StampLine, list[str]] | None = None
+    current: tuple[StampLine, list[str]] | None = None
     for line in (line for line in lines if line):
-        stamp_line = _parse_stamp_line(line)
+        stamp_line = parse_stamp_line(line)
         if stamp_line is not None:
             if current is not None:
                 sections.append(_section(*current))
@@ -145,20 +169,30 @@ def _split(lines: Sequence[str]) -> tuple[list[str], list[_Section]]:
     return header, sections
 
 
-def _section(stamp_line: _StampLine, lines: list[str]) -> _Section:
+def _section(stamp_line: StampLine, lines: list[str]) -> _Section:
     body = tuple(line for line in lines if _parse_handover(line) is None)
     return _Section(stamp_line, body, _handovers(lines))
 
 
-def _parse_stamp_line(line: str) -> _StampLine | None:
+def parse_stamp_line(line: str, *, alone: bool = False) -> StampLine | None:
+    """Read a line that opens an update, or return None if `line` is not one.
+
+    A bare clock time ("14:52") counts only when `alone` says the text is
+    known to be a time (the content of a `<time>` element); on its own line
+    it needs an "Update" prefix, a headline, a meridiem or a zone label.
+    """
     match = _STAMP_LINE.match(line)
-    if match is None or not (match["update"] or match["headline"]):
+    if match is None:
         return None
+    if match["relative"]:
+        relative = parse_relative(match["relative"])
+        return StampLine(relative, match["headline"], line) if relative is not None else None
+    marked = match["update"] or match["headline"] or match["meridiem"] or match["zone"]
     hour = _hour_of_day(int(match["hour"]), match["meridiem"])
-    if hour is None:
+    if hour is None or not (marked or alone):
         return None
     stamp = Stamp(hour, int(match["minute"]), match["zone"])
-    return _StampLine(stamp, match["headline"], line)
+    return StampLine(stamp, match["headline"], line)
 
 
 def _hour_of_day(hour: int, meridiem: str | None) -> int | None:
@@ -206,7 +240,7 @@ def _is_title(line: str) -> bool:
     return _is_plain(line) and len(line.split()) >= 3 and (line[0].isupper() or line[0].isdigit())
 
 
-def _read_header(lines: Sequence[str]) -> _Header:
+def read_header(lines: Sequence[str]) -> Header:
     """Find the title and byline, and decide whether the header holds a lead story.
 
     Lines before the title are navigation ("top of page") and are dropped.
@@ -221,8 +255,8 @@ def _read_header(lines: Sequence[str]) -> _Header:
         for line in lines[(title_at + 1 if title_at is not None else 0) :]
         if not _byline_name(line) and _parse_handover(line) is None
     ]
-    paragraphs = [line for line in body if _is_plain(line)]
-    return _Header(
+    paragraphs = _paragraphs(body)
+    return Header(
         title=title,
         author=bylines[0] if bylines else None,
         lines=tuple(body),
@@ -269,40 +303,55 @@ def _updates(
 ) -> list[ExtractedEntry]:
     """One entry per section, oldest first, keyed by time and same-time ordinal."""
     order = range(len(sections) - 1, -1, -1) if times.newest_first else range(len(sections))
-    seen: Counter[datetime] = Counter()
-    entries: list[ExtractedEntry] = []
-    for index in order:
-        section, published = sections[index], times.instants[index]
-        key = f"{published:%Y%m%dT%H%M%SZ}-{seen[published]}"
-        seen[published] += 1
-        entries.append(
-            ExtractedEntry(
-                key=key,
-                title=_update_title(section),
-                content_html=_render(section.lines, ctx.page_url),
-                published=published,
-                link=f"{ctx.page_url}#update-{key}",
-                author=editors[index] or default_author,
-                notes=times.notes[index],
-            )
+    keys = time_keys([times.instants[index] for index in order])
+    return [
+        ExtractedEntry(
+            key=key,
+            title=_update_title(sections[index]),
+            content_html=render_lines(sections[index].lines, ctx.page_url),
+            published=times.instants[index],
+            link=update_link(ctx.page_url, key),
+            author=editors[index] or default_author,
+            notes=times.notes[index],
         )
-    return entries
+        for index, key in zip(order, keys, strict=True)
+    ]
+
+
+def time_keys(published: Iterable[datetime]) -> list[str]:
+    """Keys for updates that have no identity of their own, given oldest first.
+
+    The key is the UTC time to the second plus an ordinal among updates with
+    the same time, counted oldest first, so updates added later (on top of a
+    newest-first page, or below an oldest-first one) never shift it.
+    """
+    seen: Counter[str] = Counter()
+    keys: list[str] = []
+    for instant in published:
+        stamp = f"{instant.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        keys.append(f"{stamp}-{seen[stamp]}")
+        seen[stamp] += 1
+    return keys
+
+
+def update_link(page_url: str, key: str) -> str:
+    """The link of an update the page gives no address of its own."""
+    return f"{page_url}#update-{key}"
 
 
 def _update_title(section: _Section) -> str:
-    if section.stamp_line.headline:
-        return section.stamp_line.headline
-    paragraphs = [line for line in section.lines if _is_plain(line)]
-    return _title_from(paragraphs[0]) if paragraphs else section.stamp_line.text
+    return section.stamp_line.headline or title_from_lines(section.lines) or section.stamp_line.text
 
 
-def _lead(header: _Header, ctx: ExtractContext, oldest_update: datetime) -> ExtractedEntry:
+def lead(header: Header, ctx: ExtractContext, oldest_update: datetime) -> ExtractedEntry | None:
+    """The lead story when the header holds one, dated from configuration, never the fetch."""
+    if not header.is_article:
+        return None
     published, note = _lead_time(ctx, oldest_update)
-    paragraphs = [line for line in header.lines if _is_plain(line)]
     return ExtractedEntry(
         key="lead",
-        title=header.title or _title_from(paragraphs[0]),
-        content_html=_render(header.lines, ctx.page_url),
+        title=header.title or _title_from(_paragraphs(header.lines)[0]),
+        content_html=render_lines(header.lines, ctx.page_url),
         published=published,
         link=ctx.page_url,
         author=header.author or ctx.author,
@@ -330,6 +379,16 @@ def _lead_time(ctx: ExtractContext, oldest_update: datetime) -> tuple[datetime, 
     )
 
 
+def _paragraphs(lines: Iterable[str]) -> list[str]:
+    return [line for line in lines if _is_plain(line)]
+
+
+def title_from_lines(lines: Iterable[str]) -> str | None:
+    """The first sentence of the first plain paragraph (see `_title_from`), if there is one."""
+    paragraphs = _paragraphs(lines)
+    return _title_from(paragraphs[0]) if paragraphs else None
+
+
 def _title_from(paragraph: str) -> str:
     """The paragraph's first sentence, cut at a word to at most 120 characters."""
     sentence = _first_sentence(paragraph)
@@ -351,7 +410,7 @@ def _first_sentence(text: str) -> str:
     return text
 
 
-def _render(lines: Sequence[str], base_url: str) -> str:
+def render_lines(lines: Sequence[str], base_url: str) -> str:
     """Paragraphs as <p>, captions as <figure>, runs of bullets as one <ul>; sanitised."""
     blocks: list[str] = []
     items: list[str] = []

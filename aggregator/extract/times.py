@@ -9,11 +9,19 @@ from the times going backwards. Zone labels printed on pages are often wrong
 a label that disagrees is only reported, so an operator can see the page
 mislabels its times.
 
+Some pages print only how long ago an update was posted ("12m ago", "just
+now"): such a label is read against the fetch time (whole minutes, so polls a
+few seconds apart agree) and every time read that way carries a note, because
+it is only as exact as the label. Times the page states in full (JSON-LD,
+`<time datetime>`) are parsed here too, so a naive time is always read in the
+configured zone and a bare date always becomes that zone's midnight, with a note.
+
 Everything here is pure: the fetch time is an argument, never read from a clock.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -23,6 +31,15 @@ from zoneinfo import ZoneInfo
 
 _ZERO_OFFSET_LABELS = frozenset({"GMT", "UTC", "UT", "Z"})
 
+_UNIT_WORDS = r"s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?"
+RELATIVE_LABEL = rf"(?i:(?P<now>just now)|(?P<amount>\d{{1,4}})\s*(?P<unit>{_UNIT_WORDS})\s+ago)"
+"""A relative label as a regular expression, for parsers that look for one inside a line."""
+
+_RELATIVE = re.compile(rf"^{RELATIVE_LABEL}$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+_DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
+_TIME_ONLY = re.compile(r"^(?P<hour>\d{2}):(?P<minute>\d{2})(?::\d{2}(?:\.\d+)?)?$")
+
 
 class Stamp(NamedTuple):
     """A time of day as printed on the page: 24-hour clock, optional zone label."""
@@ -30,6 +47,13 @@ class Stamp(NamedTuple):
     hour: int
     minute: int
     label: str | None = None
+
+
+class Ago(NamedTuple):
+    """A relative label as printed ("12m ago", "just now"): how long before the fetch."""
+
+    delta: timedelta
+    label: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +66,25 @@ class ResolvedTimes:
 
 
 def is_newest_first(stamps: Sequence[tuple[int, int, str | None]]) -> bool:
-    """Tell the page's order from its times of day.
+    """Tell the page's order from its times of day (see `mostly_descending`)."""
+    return mostly_descending([hour * 60 + minute for hour, minute, _ in stamps])
+
+
+def mostly_descending(values: Sequence[float]) -> bool:
+    """Whether values in page order run newest first.
 
     Adjacent pairs that go down outvote pairs that go up; a midnight crossing
     is only one pair, so it cannot flip the verdict on its own. A tie (or a
-    single stamp) means newest first, the usual live-blog convention.
+    single value) means newest first, the usual live-blog convention.
     """
-    minutes = [hour * 60 + minute for hour, minute, _ in stamps]
-    pairs = list(pairwise(minutes))
+    pairs = list(pairwise(values))
     decreases = sum(1 for earlier, later in pairs if later < earlier)
     increases = sum(1 for earlier, later in pairs if later > earlier)
     return decreases >= increases
 
 
 def resolve_stamps(
-    stamps: Sequence[tuple[int, int, str | None]],
+    stamps: Sequence[tuple[int, int, str | None] | Ago],
     zone: ZoneInfo,
     day: date | None,
     fetched_at: datetime,
@@ -67,14 +95,24 @@ def resolve_stamps(
     time of day means midnight was crossed. Without it, the newest stamp is
     placed on the fetch's local date (or the day before, if that would put it
     after the fetch) and the same crossings are counted backwards from there.
+    Relative labels (`Ago`) are exact instants already: they take part in
+    telling the page's order but not in the walk.
     """
-    for hour, minute, _ in stamps:
+    clocks = [stamp for stamp in stamps if not isinstance(stamp, Ago)]
+    for hour, minute, _ in clocks:
         _check_time_of_day(hour, minute)
-    newest_first = is_newest_first(stamps)
+    newest_first = is_newest_first([_time_of_day(stamp, zone, fetched_at) for stamp in stamps])
     chronological = list(reversed(stamps)) if newest_first else list(stamps)
+    chronological_clocks = [stamp for stamp in chronological if not isinstance(stamp, Ago)]
     inferred = day is None
-    first_day = day if day is not None else _inferred_first_day(chronological, zone, fetched_at)
-    resolved = _walk(chronological, zone, first_day, inferred)
+    first_day = (
+        day if day is not None else _inferred_first_day(chronological_clocks, zone, fetched_at)
+    )
+    walked = iter(_walk(chronological_clocks, zone, first_day, inferred))
+    resolved = [
+        _relative(stamp, fetched_at) if isinstance(stamp, Ago) else next(walked)
+        for stamp in chronological
+    ]
     if newest_first:
         resolved.reverse()
     return ResolvedTimes(
@@ -82,6 +120,56 @@ def resolve_stamps(
         instants=tuple(instant for instant, _ in resolved),
         notes=tuple(notes for _, notes in resolved),
     )
+
+
+def parse_relative(label: str) -> Ago | None:
+    """Read "12m ago", "2h ago", "1 hour ago", "3 days ago" or "just now"; None otherwise."""
+    text = " ".join(label.split())
+    match = _RELATIVE.match(text)
+    if match is None:
+        return None
+    if match["now"]:
+        return Ago(timedelta(0), text)
+    unit = _UNITS[match["unit"][0].lower()]
+    return Ago(timedelta(**{unit: int(match["amount"])}), text)
+
+
+def relative_instant(ago: Ago, fetched_at: datetime) -> datetime:
+    """The fetch time, cut to the whole minute, minus the label's delta, in UTC."""
+    return fetched_at.astimezone(UTC).replace(second=0, microsecond=0) - ago.delta
+
+
+def parse_time_of_day(value: str) -> Stamp | None:
+    """A bare ISO time ("23:50", "23:50:00") as a stamp; None for anything else."""
+    match = _TIME_ONLY.match(value.strip())
+    if match is None:
+        return None
+    hour, minute = int(match["hour"]), int(match["minute"])
+    return Stamp(hour, minute) if hour <= 23 and minute <= 59 else None
+
+
+def parse_iso(value: str, zone: ZoneInfo, what: str) -> tuple[datetime, tuple[str, ...]] | None:
+    """An ISO 8601 date or date-time as a UTC instant with notes; None if it is not one.
+
+    With an offset ("Z", "+02:00") the instant is exact; a naive time is a wall
+    time in `zone` (noted only if a clock change made it ambiguous or skipped);
+    a bare date is midnight in `zone`, and the note says so. `what` names the
+    value in notes ("datePublished").
+    """
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        return parsed.astimezone(UTC), ()
+    local = parsed.replace(tzinfo=zone)
+    notes = (
+        f"{what} '{text}' has no time of day; midnight in {zone.key} was used"
+        if _DATE_ONLY.match(text)
+        else _dst_note(local, zone),
+    )
+    return local.astimezone(UTC), tuple(note for note in notes if note)
 
 
 def label_note(label: str | None, local: datetime, zone: ZoneInfo) -> str | None:
@@ -107,6 +195,22 @@ def _is_generic_form(printed: str, actual: str) -> bool:
     return (
         len(printed) == 2 and printed[1] == "T" and actual in {printed[0] + "ST", printed[0] + "DT"}
     )
+
+
+def _time_of_day(
+    stamp: tuple[int, int, str | None] | Ago, zone: ZoneInfo, fetched_at: datetime
+) -> tuple[int, int, str | None]:
+    """The local time of day a stamp stands for, to tell the page's order."""
+    if not isinstance(stamp, Ago):
+        return stamp
+    local = relative_instant(stamp, fetched_at).astimezone(zone)
+    return local.hour, local.minute, None
+
+
+def _relative(ago: Ago, fetched_at: datetime) -> tuple[datetime, tuple[str, ...]]:
+    fetched = fetched_at.astimezone(UTC)
+    note = f"'{ago.label}' was read against the fetch time ({fetched:%Y-%m-%dT%H:%MZ})"
+    return relative_instant(ago, fetched_at), (note,)
 
 
 def _check_time_of_day(hour: int, minute: int) -> None:
