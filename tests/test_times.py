@@ -356,3 +356,42 @@ def test_parse_iso_rejects_what_is_not_a_date(value: str) -> None:
 )
 def test_parse_time_of_day(value: str, expected: Stamp | None) -> None:
     assert parse_time_of_day(value) == expected
+
+
+def test_day_from_url_and_anchor_from_server_date() -> None:
+    from dataclasses import replace as _replace
+
+    from aggregator.extract.times import anchor_time, day_from_url, page_day
+    from aggregator.model import ExtractContext
+
+    assert day_from_url("https://example.org/news/2020/9/27/clashes-live") == date(2020, 9, 27)
+    assert day_from_url("https://example.org/live/2020-09-27-clashes") == date(2020, 9, 27)
+    assert day_from_url("https://example.org/live/2020/13/45/x") is None
+    assert day_from_url("https://example.org/live?d=2020/9/27") is None
+    ctx = ExtractContext(
+        source="s",
+        page_url="https://example.org/news/2020/9/27/live",
+        fetched_at=utc(2026, 1, 1),
+        timezone=UTC_ZONE,
+    )
+    assert page_day(ctx) == date(2020, 9, 27)
+    assert page_day(_replace(ctx, day=date(2020, 9, 26))) == date(2020, 9, 26)
+    assert anchor_time(ctx) == utc(2026, 1, 1)
+    assert anchor_time(_replace(ctx, server_date=utc(2020, 9, 28))) == utc(2020, 9, 28)
+
+
+def test_text_page_takes_its_day_from_the_url() -> None:
+    from aggregator.extract.liveblog_text import extract
+    from aggregator.model import ExtractContext
+
+    ctx = ExtractContext(
+        source="s",
+        page_url="https://example.org/news/2020/9/27/live",
+        fetched_at=utc(2026, 1, 1),
+        timezone=UTC_ZONE,
+    )
+    page = extract(b"Live\n\n19:50 GMT - Late update\n\nText.\n\n08:39 GMT - Early\n\nText.\n", ctx)
+    assert [e.published for e in page.entries] == [
+        utc(2020, 9, 27, 8, 39),
+        utc(2020, 9, 27, 19, 50),
+    ]

@@ -109,7 +109,9 @@ from aggregator.extract.sanitize import sanitize_html, strip_xml_illegal
 from aggregator.extract.times import (
     Ago,
     Stamp,
+    anchor_time,
     mostly_descending,
+    page_day,
     parse_iso,
     parse_time_of_day,
     plausible,
@@ -705,7 +707,7 @@ def _dated_drafts(
 ) -> tuple[list[_Draft], list[str]]:
     """Resolve the printed times together (page order, midnight) and skip what cannot be kept."""
     printed = [item.when for item in selected if isinstance(item.when, Stamp | Ago)]
-    resolved = resolve_stamps(printed, ctx.timezone, ctx.day, ctx.fetched_at)
+    resolved = resolve_stamps(printed, ctx.timezone, page_day(ctx), anchor_time(ctx))
     walked = iter(zip(resolved.instants, resolved.notes, strict=True))
     drafts: list[_Draft] = []
     skipped: list[str] = []

@@ -39,6 +39,8 @@ from aggregator.extract.times import (
     Ago,
     ResolvedTimes,
     Stamp,
+    anchor_time,
+    page_day,
     parse_relative,
     resolve_stamps,
 )
@@ -127,7 +129,10 @@ def extract_text(text: str, ctx: ExtractContext, notes: tuple[str, ...] = ()) ->
         )
     header = read_header(header_lines)
     times = resolve_stamps(
-        [section.stamp_line.stamp for section in sections], ctx.timezone, ctx.day, ctx.fetched_at
+        [section.stamp_line.stamp for section in sections],
+        ctx.timezone,
+        page_day(ctx),
+        anchor_time(ctx),
     )
     editors = _editors(_handovers(header_lines), sections, times.newest_first)
     updates = _updates(sections, times, editors, header.author or ctx.author, ctx)

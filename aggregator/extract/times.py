@@ -27,7 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from typing import NamedTuple
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
+
+from aggregator.model import ExtractContext
 
 _ZERO_OFFSET_LABELS = frozenset({"GMT", "UTC", "UT", "Z"})
 
@@ -298,3 +301,27 @@ def plausible(when: datetime, fetched_at: datetime, what: str) -> tuple[datetime
         fetched_at,
         f"{what} {shown} is after the fetch at {fetched}; rejected as implausible, fetch time used",
     )
+
+
+_URL_DATE = re.compile(r"(?<!\d)(20\d\d)[/-](\d{1,2})[/-](\d{1,2})(?![\d])")
+
+
+def day_from_url(url: str) -> date | None:
+    """The date a live blog's address carries (/2020/9/27/, 2020-09-27), if any."""
+    match = _URL_DATE.search(urlsplit(url).path)
+    if not match:
+        return None
+    try:
+        return date(*(int(part) for part in match.groups()))
+    except ValueError:
+        return None
+
+
+def page_day(ctx: ExtractContext) -> date | None:
+    """The day of a page's earliest update: configured, else from its URL."""
+    return ctx.day or day_from_url(ctx.page_url)
+
+
+def anchor_time(ctx: ExtractContext) -> datetime:
+    """The moment the page is known to be from: the server's Date, else our fetch."""
+    return ctx.server_date or ctx.fetched_at
