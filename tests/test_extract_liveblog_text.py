@@ -268,12 +268,17 @@ def test_dailyknight_headline_less_titles_come_from_first_sentence() -> None:
 HEADER = "Example live page for tests\n\n"
 
 
+# A page showing updates after midnight was necessarily fetched after them.
+AFTER_MIDNIGHT = datetime(2020, 9, 28, 6, 0, tzinfo=UTC)
+
+
 def test_newest_first_page_crossing_midnight_gets_next_day() -> None:
     page = extract_text(
         HEADER
         + "00:20 GMT \u2013 Third\n\nThird body.\n\n"
         + "23:50 GMT \u2013 Second\n\nSecond body.\n\n"
-        + "23:10 GMT \u2013 First\n\nFirst body.\n"
+        + "23:10 GMT \u2013 First\n\nFirst body.\n",
+        fetched_at=AFTER_MIDNIGHT,
     )
     assert [(e.title, e.published.isoformat()) for e in page.entries] == [
         ("First", "2020-09-27T23:10:00+00:00"),
@@ -290,6 +295,7 @@ def test_oldest_first_page_crossing_midnight_gets_next_day() -> None:
         + "Update 11:55pm EDT\n\nSecond body text here.\n\n"
         + "Update 12:10am EDT\n\nThird body text here.\n",
         zone="America/New_York",
+        fetched_at=AFTER_MIDNIGHT,
     )
     assert [e.published.isoformat() for e in page.entries] == [
         "2020-09-28T03:20:00+00:00",
@@ -542,3 +548,21 @@ def test_title_from_lines_skips_bylines_captions_and_bullets() -> None:
     ]
     assert title_from_lines(lines) == "Officials said the talks would resume on Monday."
     assert title_from_lines(lines[:3]) is None
+
+
+def test_updates_dated_after_the_fetch_are_skipped_with_a_reason() -> None:
+    """A wrong configured day puts stamps in the future; taking the fetch time
+    instead would give the update a new key on every poll, so it is skipped."""
+    page = extract_text(
+        HEADER
+        + "09:00 GMT \u2013 Later\n\nLater body.\n\n"
+        + "08:00 GMT \u2013 Earlier\n\nEarlier body.\n",
+        fetched_at=datetime(2020, 9, 27, 8, 30, tzinfo=UTC),
+    )
+    assert [e.title for e in updates(page)] == ["Earlier"]
+    assert any("'Later'" in n and "rejected as implausible" in n for n in page.notes)
+    with pytest.raises(ExtractError, match="dated in the future"):
+        extract_text(
+            HEADER + "09:00 GMT \u2013 Later\n\nBody.\n",
+            fetched_at=datetime(2020, 9, 26, tzinfo=UTC),
+        )

@@ -110,12 +110,14 @@ from aggregator.extract.times import (
     Ago,
     Stamp,
     anchor_time,
+    future_note,
     mostly_descending,
     page_day,
     parse_iso,
     parse_time_of_day,
     plausible,
     resolve_stamps,
+    too_far_ahead,
 )
 from aggregator.model import ExtractContext, ExtractedEntry, Page, normalise_text
 
@@ -717,6 +719,9 @@ def _dated_drafts(
             published, time_notes = item.when, ()
         elif item.when is not None:
             published, time_notes = next(walked)
+            if too_far_ahead(published, anchor_time(ctx)):
+                skipped.append(future_note(f"update {number}", published, anchor_time(ctx)))
+                continue
         else:
             skipped.append(_skip_note(number, item, "has no time that could be read"))
             continue

@@ -40,9 +40,11 @@ from aggregator.extract.times import (
     ResolvedTimes,
     Stamp,
     anchor_time,
+    future_note,
     page_day,
     parse_relative,
     resolve_stamps,
+    too_far_ahead,
 )
 from aggregator.model import ExtractContext, ExtractedEntry, Page
 
@@ -135,7 +137,14 @@ def extract_text(text: str, ctx: ExtractContext, notes: tuple[str, ...] = ()) ->
         anchor_time(ctx),
     )
     editors = _editors(_handovers(header_lines), sections, times.newest_first)
-    updates = _updates(sections, times, editors, header.author or ctx.author, ctx)
+    drafted = _updates(sections, times, editors, header.author or ctx.author, ctx)
+    anchor = anchor_time(ctx)
+    updates = [u for u in drafted if not too_far_ahead(u.published, anchor)]
+    notes += tuple(
+        future_note(f"update {u.title!r}", u.published, anchor) for u in drafted if u not in updates
+    )
+    if not updates:
+        raise ExtractError(f"{ctx.source}: every update on {ctx.page_url} is dated in the future")
     lead_entry = lead(header, ctx, updates[0].published)
     entries = (lead_entry, *updates) if lead_entry is not None else tuple(updates)
     return Page(entries=entries, title=header.title, author=header.author, notes=notes)

@@ -293,7 +293,7 @@ def plausible(when: datetime, fetched_at: datetime, what: str) -> tuple[datetime
     wrong zone or a wrong day. The fetch time stands in for it (the latest
     moment the update can truly be from) and the note says what was rejected.
     """
-    if when - fetched_at <= FUTURE_TOLERANCE:
+    if not too_far_ahead(when, fetched_at):
         return when, None
     shown = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     fetched = fetched_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -301,6 +301,22 @@ def plausible(when: datetime, fetched_at: datetime, what: str) -> tuple[datetime
         fetched_at,
         f"{what} {shown} is after the fetch at {fetched}; rejected as implausible, fetch time used",
     )
+
+
+def too_far_ahead(when: datetime, anchor: datetime) -> bool:
+    """True when `when` is more than the tolerance after the moment the page is from."""
+    return when - anchor > FUTURE_TOLERANCE
+
+
+def future_note(what: str, when: datetime, anchor: datetime) -> str:
+    """Why an update whose identity rests on its time was left out of this poll.
+
+    Such an update cannot take the fetch time instead (its key would change on
+    every poll); it is skipped until the page's clock has passed it.
+    """
+    shown = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    at = anchor.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{what} at {shown} is after the page's time {at}; rejected as implausible and skipped"
 
 
 _URL_DATE = re.compile(r"(?<!\d)(20\d\d)[/-](\d{1,2})[/-](\d{1,2})(?![\d])")
