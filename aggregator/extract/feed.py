@@ -101,11 +101,10 @@ from feedparser.datetimes.rfc822 import timezone_names
 from aggregator.errors import ExtractError
 from aggregator.extract.sanitize import sanitize_html, strip_xml_illegal
 from aggregator.extract.times import plausible
+from aggregator.extract.titles import first_sentence_title
 from aggregator.model import ExtractContext, ExtractedEntry, Page, normalise_text
 
 _KEY_LIMIT = 400
-_TITLE_LIMIT = 120
-_MIN_SENTENCE = 20
 _UNTITLED = "(untitled)"
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/"
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -120,7 +119,6 @@ _BLOCKS = frozenset(
 
 _TIME_AND_ZONE = re.compile(r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?P<zone>\S*)")
 _ZONE_NAME = re.compile(r"[A-Za-z]+")
-_SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019]?\s+(?P<next>[A-Z\"'\u201c\u2018])")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _ADDRESS = re.compile(r"[^\s()<>\"]+@[^\s()<>\"]+")
 
@@ -236,23 +234,7 @@ def _title(title: str, content_html: str) -> tuple[str, tuple[str, ...]]:
     first = next((paragraph for paragraph in paragraphs if paragraph), None)
     if first is None:
         return _UNTITLED, (_NO_TITLE_OR_TEXT,)
-    return _shortened(_first_sentence(first)), (_TITLE_FROM_TEXT,)
-
-
-def _first_sentence(text: str) -> str:
-    """Text up to the first sentence end that leaves at least 20 characters on both sides."""
-    for match in _SENTENCE_END.finditer(text):
-        sentence, rest = text[: match.start("next")].rstrip(), text[match.start("next") :]
-        if len(sentence) >= _MIN_SENTENCE and len(rest) >= _MIN_SENTENCE:
-            return sentence
-    return text
-
-
-def _shortened(text: str) -> str:
-    if len(text) <= _TITLE_LIMIT:
-        return text
-    cut = text[: _TITLE_LIMIT - 1].rsplit(" ", 1)[0]
-    return cut.rstrip(" ,;:-\u2013\u2014") + "\u2026"
+    return first_sentence_title(first), (_TITLE_FROM_TEXT,)
 
 
 # --- text, markup and links -----------------------------------------------------

@@ -46,10 +46,9 @@ from aggregator.extract.times import (
     resolve_stamps,
     too_far_ahead,
 )
+from aggregator.extract.titles import first_sentence_title
 from aggregator.model import ExtractContext, ExtractedEntry, Page
 
-_TITLE_LIMIT = 120
-_MIN_SENTENCE = 20
 _MIN_ARTICLE_PARAGRAPHS = 3
 
 _DASH = r"[-\u2013\u2014]"
@@ -76,8 +75,6 @@ _BYLINE = re.compile(
 _BULLET = re.compile(r"^[\u2022*]\s+(?P<text>\S.*)$")
 _CREDIT_WORD = r"(?:[A-Z][\w.&'\u2019-]*|via|of|and|the|for)"
 _CAPTION = re.compile(rf"^.*\S\s*\[(?:[A-Z][a-z]+:\s*)?{_CREDIT_WORD}(?:[\s/,]+{_CREDIT_WORD})*\]$")
-_SENTENCE_END = re.compile(r"[.!?]\s+(?P<next>\S)")
-_OPENING_QUOTES = "\"'\u201c\u2018"
 _SPACES = re.compile(r"[^\S\n]+")
 
 
@@ -364,7 +361,7 @@ def lead(header: Header, ctx: ExtractContext, oldest_update: datetime) -> Extrac
     published, note = _lead_time(ctx, oldest_update)
     return ExtractedEntry(
         key="lead",
-        title=header.title or _title_from(_paragraphs(header.lines)[0]),
+        title=header.title or first_sentence_title(_paragraphs(header.lines)[0]),
         content_html=render_lines(header.lines, ctx.page_url),
         published=published,
         link=ctx.page_url,
@@ -398,30 +395,9 @@ def _paragraphs(lines: Iterable[str]) -> list[str]:
 
 
 def title_from_lines(lines: Iterable[str]) -> str | None:
-    """The first sentence of the first plain paragraph (see `_title_from`), if there is one."""
+    """The first sentence of the first plain paragraph (see `titles`), if there is one."""
     paragraphs = _paragraphs(lines)
-    return _title_from(paragraphs[0]) if paragraphs else None
-
-
-def _title_from(paragraph: str) -> str:
-    """The paragraph's first sentence, cut at a word to at most 120 characters."""
-    sentence = _first_sentence(paragraph)
-    if len(sentence) <= _TITLE_LIMIT:
-        return sentence
-    cut = sentence[: _TITLE_LIMIT - 1].rsplit(" ", 1)[0]
-    return cut.rstrip(" ,;:-\u2013\u2014") + "\u2026"
-
-
-def _first_sentence(text: str) -> str:
-    """Text up to the first sentence end that leaves at least 20 characters on both sides."""
-    for match in _SENTENCE_END.finditer(text):
-        following = match["next"]
-        if not (following.isupper() or following in _OPENING_QUOTES):
-            continue
-        sentence, rest = text[: match.start() + 1], text[match.start("next") :]
-        if len(sentence) >= _MIN_SENTENCE and len(rest) >= _MIN_SENTENCE:
-            return sentence
-    return text
+    return first_sentence_title(paragraphs[0]) if paragraphs else None
 
 
 def render_lines(lines: Sequence[str], base_url: str) -> str:
