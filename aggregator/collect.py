@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -150,7 +150,7 @@ async def poll_source(
 ) -> PollSummary:
     """Poll once and append the outcome; failures are recorded, never raised."""
     poll_id = new_poll_id()
-    state = model.sources().get(source.name)
+    state = model.source(source.name)
     events: list[Event]
     try:
         fetched = await fetcher.fetch(
@@ -182,15 +182,7 @@ async def poll_source(
         summary = PollSummary(source.name, error=str(exc))
     written = log.append(events)
     catch_up(log, model)
-    return PollSummary(
-        summary.source,
-        summary.added,
-        summary.revised,
-        summary.unchanged,
-        summary.not_modified,
-        summary.error,
-        appended=len(written),
-    )
+    return replace(summary, appended=len(written))
 
 
 async def collect_sources(

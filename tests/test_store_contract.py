@@ -222,3 +222,11 @@ def test_sql_concurrent_appends_stay_gap_free(sql_store: SqlStore) -> None:
     assert [r.position for r in records] == list(range(1, len(records) + 1))
     keys = [r.event_key for r in records]
     assert len(keys) == len(set(keys)) == 4 * 15 + 15
+
+
+def test_one_source_is_read_alone(adapter: Adapter) -> None:
+    adapter.log.append([added("a"), polled("p1"), added("b", source="other")])
+    catch_up(adapter.log, adapter.model)
+    assert adapter.model.source("s") == adapter.model.sources()["s"]
+    assert adapter.model.source("other") == adapter.model.sources()["other"]
+    assert adapter.model.source("missing") is None

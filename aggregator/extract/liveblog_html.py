@@ -711,6 +711,7 @@ def _dated_drafts(
     printed = [item.when for item in selected if isinstance(item.when, Stamp | Ago)]
     resolved = resolve_stamps(printed, ctx.timezone, page_day(ctx), anchor_time(ctx))
     walked = iter(zip(resolved.instants, resolved.notes, strict=True))
+    anchor = anchor_time(ctx)
     drafts: list[_Draft] = []
     skipped: list[str] = []
     for number, item in enumerate(selected, 1):
@@ -719,8 +720,8 @@ def _dated_drafts(
             published, time_notes = item.when, ()
         elif item.when is not None:
             published, time_notes = next(walked)
-            if too_far_ahead(published, anchor_time(ctx)):
-                skipped.append(future_note(f"update {number}", published, anchor_time(ctx)))
+            if too_far_ahead(published, anchor):
+                skipped.append(future_note(f"update {number}", published, anchor))
                 continue
         else:
             skipped.append(_skip_note(number, item, "has no time that could be read"))

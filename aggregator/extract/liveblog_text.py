@@ -136,10 +136,12 @@ def extract_text(text: str, ctx: ExtractContext, notes: tuple[str, ...] = ()) ->
     editors = _editors(_handovers(header_lines), sections, times.newest_first)
     drafted = _updates(sections, times, editors, header.author or ctx.author, ctx)
     anchor = anchor_time(ctx)
-    updates = [u for u in drafted if not too_far_ahead(u.published, anchor)]
-    notes += tuple(
-        future_note(f"update {u.title!r}", u.published, anchor) for u in drafted if u not in updates
-    )
+    updates: list[ExtractedEntry] = []
+    for update in drafted:
+        if too_far_ahead(update.published, anchor):
+            notes += (future_note(f"update {update.title!r}", update.published, anchor),)
+        else:
+            updates.append(update)
     if not updates:
         raise ExtractError(f"{ctx.source}: every update on {ctx.page_url} is dated in the future")
     lead_entry = lead(header, ctx, updates[0].published)

@@ -135,6 +135,10 @@ class ReadModel(Protocol):
 
     def sources(self) -> dict[str, SourceState]: ...
 
+    def source(self, name: str) -> SourceState | None:
+        """One source's status: what a poll needs, without reading every source."""
+        ...
+
     def last_recorded_at(self) -> datetime | None:
         """When the last folded event was recorded (for documents with no entries)."""
         ...

@@ -102,5 +102,8 @@ class MemoryReadModel:
     def sources(self) -> dict[str, SourceState]:
         return dict(self._sources)
 
+    def source(self, name: str) -> SourceState | None:
+        return self._sources.get(name)
+
     def last_recorded_at(self) -> datetime | None:
         return self._last_recorded_at

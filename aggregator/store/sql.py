@@ -403,6 +403,11 @@ class SqlReadModel:
             rows = session.exec(select(SourceRow))
             return {row.name: _row_to_state(row, SourceState) for row in rows}
 
+    def source(self, name: str) -> SourceState | None:
+        with self._store.read_session() as session:
+            row = session.get(SourceRow, name)
+            return None if row is None else _row_to_state(row, SourceState)
+
     def last_recorded_at(self) -> datetime | None:
         with self._store.read_session() as session:
             row = session.get(Checkpoint, PROJECTION)
