@@ -13,7 +13,7 @@ import html
 import json
 import re
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ from aggregator.extract import detect_format, liveblog_text
 from aggregator.extract.liveblog_html import extract
 from aggregator.model import ExtractContext, ExtractedEntry, Page, normalise_text
 from tests.golden import GoldenCase, cases, check_golden
-from tests.support import SEEDS
+from tests.support import SEEDS, extract_context
 
 CASES = cases("html")
 BY_NAME = {case.input.stem: case for case in CASES}
@@ -32,7 +32,6 @@ BY_NAME = {case.input.stem: case for case in CASES}
 AJ_SEED = "aljazeera-armenia-azerbaijan-2020-09-27.txt"
 DK_SEED = "dailyknight-azerbaijan-invasion-2020-09-27.txt"
 PAGE_URL = "https://example.org/live/page"
-FETCHED_AT = datetime(2020, 9, 28, 0, 0, tzinfo=UTC)
 BLOCK_TAG = re.compile(r"</?(?:p|figure|figcaption|ul|ol|li|div|h\d|blockquote|br)\b[^>]*>")
 ANY_TAG = re.compile(r"<[^>]+>")
 
@@ -43,14 +42,7 @@ def fixture(name: str, **overrides: Any) -> Page:
 
 
 def context(zone: str = "UTC", **overrides: Any) -> ExtractContext:
-    base = ExtractContext(
-        source="test",
-        page_url=PAGE_URL,
-        fetched_at=FETCHED_AT,
-        timezone=ZoneInfo(zone),
-        day=date(2020, 9, 27),
-    )
-    return replace(base, **overrides)
+    return extract_context(PAGE_URL, zone, **overrides)
 
 
 def extract_html(page: str, zone: str = "UTC", **overrides: Any) -> Page:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,13 +27,12 @@ from aggregator.extract.liveblog_text import (
 )
 from aggregator.extract.times import Ago, Stamp
 from aggregator.model import ExtractContext, ExtractedEntry, Page
+from tests.support import EXTRACT_DAY, extract_context
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 GOLDEN = Path(__file__).resolve().parent / "golden" / "liveblog_text"
 PAGE_URL = "https://example.org/live"
-FETCHED_AT = datetime(2020, 9, 28, 0, 0, tzinfo=UTC)
-DAY = date(2020, 9, 27)
 
 AJ = "aljazeera-armenia-azerbaijan-2020-09-27"
 DK = "dailyknight-azerbaijan-invasion-2020-09-27"
@@ -42,14 +40,7 @@ SEED_ZONES = {AJ: "UTC", DK: "America/New_York"}
 
 
 def context(zone: str = "UTC", **overrides: Any) -> ExtractContext:
-    base = ExtractContext(
-        source="test",
-        page_url=PAGE_URL,
-        fetched_at=FETCHED_AT,
-        timezone=ZoneInfo(zone),
-        day=DAY,
-    )
-    return replace(base, **overrides)
+    return extract_context(PAGE_URL, zone, **overrides)
 
 
 def seed_bytes(name: str) -> bytes:
@@ -112,7 +103,7 @@ def test_aljazeera_has_forty_updates_from_0839_to_1950_gmt() -> None:
     assert entries[0].published == datetime(2020, 9, 27, 8, 39, tzinfo=UTC)
     assert entries[-1].published == datetime(2020, 9, 27, 19, 50, tzinfo=UTC)
     assert [e.published for e in entries] == sorted(e.published for e in entries)
-    assert all(e.published.date() == DAY for e in entries)
+    assert all(e.published.date() == EXTRACT_DAY for e in entries)
 
 
 def test_aljazeera_page_metadata_and_no_lead() -> None:
