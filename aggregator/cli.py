@@ -24,7 +24,7 @@ from aggregator.events import EntryEvent, SourceFailed, SourcePolled, format_tim
 from aggregator.projections import catch_up
 from aggregator.publish.files import regenerate, render_merged, write_atomic
 from aggregator.store import open_store
-from aggregator.store.base import EventLog, SourceState, StoredEvent
+from aggregator.store.base import EventLog, ReadModel, SourceState, StoredEvent
 from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
 
@@ -102,9 +102,14 @@ def cmd_collect(settings: Settings, store: SqlStore, args: argparse.Namespace) -
     width = max(len(s.source) for s in summaries)
     for s in summaries:
         print(f"{s.source:<{width}}  {_describe(s)}")
-    total = len(store.read_model.entries(limit=settings.feed.max_entries))
+    total = min(_entry_total(store.read_model), settings.feed.max_entries)
     print(f"merged feed ({total} entries): {path}")
     return EXIT_SOURCE_FAILED if any(s.error for s in summaries) else EXIT_OK
+
+
+def _entry_total(model: ReadModel) -> int:
+    """Entries in the projection, from the per-source counts (no entry is read)."""
+    return sum(state.entry_count for state in model.sources().values())
 
 
 def _describe(summary: PollSummary) -> str:
@@ -152,7 +157,7 @@ def cmd_replay(settings: Settings, store: SqlStore, args: argparse.Namespace) ->
     store.read_model.reset()
     folded = catch_up(store.log, store.read_model, upto=upto)
     path = regenerate(settings, store.read_model)
-    count = len(store.read_model.entries())
+    count = _entry_total(store.read_model)
     print(f"folded {folded} events (positions 1-{upto} of {head}); {count} entries")
     if upto < head:
         print(f"projections stop at position {upto}; the next collect or feed catches them up")
