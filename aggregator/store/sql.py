@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Engine, Text, create_engine, event
+from sqlalchemy import Column, Engine, Text, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, delete, select
@@ -165,11 +165,16 @@ class SqlStore:
         return self.engine.dialect.name
 
     def create_schema(self) -> None:
+        """Create what is missing. The append-only triggers are installed with the
+        events table only: replacing them on every start would lock the log
+        (exclusively, on PostgreSQL) each time any command runs."""
+        new_log = not inspect(self.engine).has_table(EventRecord.__tablename__)
         SQLModel.metadata.create_all(self._writer)
-        triggers = _SQLITE_TRIGGERS if self.dialect == "sqlite" else _POSTGRES_TRIGGERS
-        with self._writer.begin() as conn:
-            for statement in triggers:
-                conn.exec_driver_sql(statement)
+        if new_log:
+            triggers = _SQLITE_TRIGGERS if self.dialect == "sqlite" else _POSTGRES_TRIGGERS
+            with self._writer.begin() as conn:
+                for statement in triggers:
+                    conn.exec_driver_sql(statement)
         with self.write_session() as session:
             if session.get(LogHead, 1) is None:
                 session.add(LogHead(id=1, position=0))
