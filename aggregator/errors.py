@@ -5,7 +5,7 @@
     ├── FetchError           a source could not be fetched
     │   ├── SourceNotFound       file missing, HTTP 404/410
     │   ├── SourceUnreadable     permission denied, not a regular file
-    │   ├── FetchTimeout         connect or read took too long
+    │   ├── FetchTimeout         connect, read or the whole fetch took too long
     │   ├── HTTPStatusError      any other non-success HTTP status
     │   └── BodyTooLarge         body exceeded the configured cap while streaming
     ├── ExtractError         bytes were fetched but hold no usable entries
@@ -18,6 +18,8 @@ and `StoreError` are fatal to the command that met them.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class AggregatorError(Exception):
@@ -36,12 +38,17 @@ class ConfigError(AggregatorError):
 
 
 class FetchError(AggregatorError):
-    """A source could not be fetched; `reason` is short and human-readable."""
+    """A source could not be fetched; `reason` is short and human-readable.
+
+    `not_before` is when the server asked us to come back (Retry-After), if it
+    said; it is recorded with the failure so every scheduler honours it.
+    """
 
     kind = "fetch"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, not_before: datetime | None = None) -> None:
         self.reason = reason
+        self.not_before = not_before
         super().__init__(reason)
 
 
@@ -60,9 +67,9 @@ class FetchTimeout(FetchError):
 class HTTPStatusError(FetchError):
     kind = "http-status"
 
-    def __init__(self, reason: str, status: int) -> None:
+    def __init__(self, reason: str, status: int, not_before: datetime | None = None) -> None:
         self.status = status
-        super().__init__(reason)
+        super().__init__(reason, not_before)
 
 
 class BodyTooLarge(FetchError):

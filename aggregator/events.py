@@ -85,8 +85,13 @@ class EntryRevised(EntryEvent):
 
 @dataclass(frozen=True, slots=True)
 class PollEvent(Event):
+    """One poll's outcome. `not_before` is the earliest next poll the server
+    asked for (Retry-After, Cache-Control max-age), as it said it; the
+    scheduler decides how much of the request to honour."""
+
     poll_id: str
     fetched_at: datetime
+    not_before: datetime | None = None
 
     @property
     def event_key(self) -> str:

@@ -4,16 +4,23 @@ A fetch either returns a `FetchResult` or raises a `FetchError` subclass whose
 message says, for a person, what went wrong and where. Validators are sent
 back on every poll (ETag / Last-Modified for HTTP; a content digest for files)
 so that an unchanged source costs one cheap request and no extraction.
-The body-size cap is enforced while streaming, not after, so a hostile server
-cannot make us buffer more than the cap.
+
+Politeness and self-defence live here too: explicit connect and read
+timeouts plus a deadline on the whole fetch (a server dripping one byte a
+second never trips a read timeout), a body-size cap enforced while streaming,
+a redirect limit, a descriptive User-Agent, and the server's own pacing
+(`Retry-After` on an error, `Cache-Control: max-age` on a success) passed
+back as `not_before` for the scheduler.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -36,12 +43,18 @@ USER_AGENT = (
 )
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=10.0)
+DEFAULT_DEADLINE = 60.0
 MAX_REDIRECTS = 5
+_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.I)
 
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
-    """What one fetch returned. `body` is empty when `not_modified`."""
+    """What one fetch returned. `body` is empty when `not_modified`.
+
+    `not_before` is the end of the freshness lifetime the server gave the
+    response (`Cache-Control: max-age`), before which polling again is waste.
+    """
 
     url: str
     fetched_at: datetime
@@ -51,6 +64,7 @@ class FetchResult:
     last_modified: str | None = None
     content_type: str | None = None
     server_date: datetime | None = None
+    not_before: datetime | None = None
 
 
 class Fetcher:
@@ -59,6 +73,7 @@ class Fetcher:
         client: httpx.AsyncClient | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], datetime] = utc_now,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         self._client = client or httpx.AsyncClient(
             timeout=DEFAULT_TIMEOUT,
@@ -68,6 +83,7 @@ class Fetcher:
         )
         self._max_bytes = max_bytes
         self._clock = clock
+        self._deadline = deadline
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -113,7 +129,11 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         fetched_at = self._clock()
         try:
-            async with self._client.stream("GET", url, headers=headers) as response:
+            async with (
+                asyncio.timeout(self._deadline),
+                self._client.stream("GET", url, headers=headers) as response,
+            ):
+                not_before = _fresh_until(response.headers.get("Cache-Control"), fetched_at)
                 if response.status_code == 304:
                     return FetchResult(
                         url=str(response.url),
@@ -121,9 +141,14 @@ class Fetcher:
                         not_modified=True,
                         etag=response.headers.get("ETag", etag),
                         last_modified=response.headers.get("Last-Modified", last_modified),
+                        not_before=not_before,
                     )
-                _raise_for_status(response)
+                _raise_for_status(response, fetched_at)
                 body = await self._read_capped(response)
+        except TimeoutError:
+            raise FetchTimeout(
+                f"fetching {url} took longer than the {self._deadline:g}s deadline"
+            ) from None
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"timed out fetching {url} ({type(exc).__name__})") from None
         except httpx.TooManyRedirects:
@@ -138,6 +163,7 @@ class Fetcher:
             last_modified=response.headers.get("Last-Modified"),
             content_type=response.headers.get("Content-Type"),
             server_date=_http_date(response.headers.get("Date")),
+            not_before=not_before,
         )
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
@@ -167,11 +193,38 @@ def _http_date(value: str | None) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _raise_for_status(response: httpx.Response) -> None:
+def _fresh_until(cache_control: str | None, fetched_at: datetime) -> datetime | None:
+    """`fetched_at + max-age` when the response says how long it stays fresh.
+
+    `no-cache`/`no-store` mean "ask every time", so they set no bound.
+    """
+    if not cache_control or re.search(r"\bno-(?:cache|store)\b", cache_control, re.I):
+        return None
+    match = _MAX_AGE.search(cache_control)
+    if match is None or int(match.group(1)) == 0:
+        return None
+    return fetched_at + timedelta(seconds=min(int(match.group(1)), 10**8))
+
+
+def retry_after(value: str | None, now: datetime) -> datetime | None:
+    """RFC 9110 Retry-After, either delay-seconds or an HTTP-date, as a time."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return now + timedelta(seconds=min(int(value), 10**8))
+    when = _http_date(value)
+    return when if when is not None and when > now else None
+
+
+def _raise_for_status(response: httpx.Response, fetched_at: datetime) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
     reason = f"{response.url} answered HTTP {status} {response.reason_phrase}".rstrip()
+    not_before = retry_after(response.headers.get("Retry-After"), fetched_at)
+    if not_before is not None:
+        reason += f" (Retry-After: {response.headers['Retry-After'].strip()[:64]})"
     if status in (404, 410):
-        raise SourceNotFound(reason)
-    raise HTTPStatusError(reason, status)
+        raise SourceNotFound(reason, not_before)
+    raise HTTPStatusError(reason, status, not_before)

@@ -10,13 +10,14 @@ time (a fold into SQL).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
 from aggregator.events import (
     EntryEvent,
+    PollEvent,
     SourceFailed,
-    SourceNotModified,
     SourcePolled,
 )
 from aggregator.store.base import (
@@ -59,34 +60,25 @@ def fold(target: FoldTarget, record: StoredEvent) -> None:
             entry_count=source.entry_count + (previous is None),
             updated=_later(source.updated, event.updated),
         )
-    elif isinstance(event, SourcePolled):
-        source = replace(
-            source,
-            last_polled_at=event.fetched_at,
-            last_outcome="ok",
-            last_error=None,
-            last_success_at=event.fetched_at,
-            consecutive_failures=0,
-            etag=event.etag,
-            last_modified=event.last_modified,
-        )
-    elif isinstance(event, SourceNotModified):
-        source = replace(
-            source,
-            last_polled_at=event.fetched_at,
-            last_outcome="not-modified",
-            last_error=None,
-            last_success_at=event.fetched_at,
-            consecutive_failures=0,
-        )
-    elif isinstance(event, SourceFailed):
-        source = replace(
-            source,
-            last_polled_at=event.fetched_at,
-            last_outcome="failed",
-            last_error=f"{event.kind}: {event.reason}",
-            consecutive_failures=source.consecutive_failures + 1,
-        )
+    elif isinstance(event, PollEvent):
+        source = replace(source, last_polled_at=event.fetched_at, not_before=event.not_before)
+        if isinstance(event, SourceFailed):
+            source = replace(
+                source,
+                last_outcome="failed",
+                last_error=f"{event.kind}: {event.reason}",
+                consecutive_failures=source.consecutive_failures + 1,
+            )
+        else:
+            source = replace(
+                source,
+                last_outcome="ok" if isinstance(event, SourcePolled) else "not-modified",
+                last_error=None,
+                last_success_at=event.fetched_at,
+                consecutive_failures=0,
+            )
+        if isinstance(event, SourcePolled):
+            source = replace(source, etag=event.etag, last_modified=event.last_modified)
     target.put_source(source)
 
 
@@ -94,8 +86,16 @@ def _later(a: datetime | None, b: datetime) -> datetime:
     return b if a is None or b > a else a
 
 
-def catch_up(log: EventLog, model: ReadModel, upto: int | None = None) -> int:
-    """Fold everything past the model's checkpoint (up to `upto`); return events folded."""
+def catch_up(
+    log: EventLog,
+    model: ReadModel,
+    upto: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Fold everything past the model's checkpoint (up to `upto`); return events folded.
+
+    `progress` is told the checkpoint after each batch (for a terminal's progress line).
+    """
     folded = 0
     while True:
         start = model.checkpoint()
@@ -104,4 +104,7 @@ def catch_up(log: EventLog, model: ReadModel, upto: int | None = None) -> int:
         batch = list(log.read(after=start, upto=upto, limit=CATCH_UP_BATCH))
         if not batch:
             return folded
-        folded += model.apply(batch) - start
+        reached = model.apply(batch)
+        folded += reached - start
+        if progress is not None:
+            progress(reached)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from aggregator.errors import BodyTooLarge, HTTPStatusError, SourceNotFound, SourceUnreadable
+from aggregator.errors import (
+    BodyTooLarge,
+    FetchTimeout,
+    HTTPStatusError,
+    SourceNotFound,
+    SourceUnreadable,
+)
 from aggregator.fetch import USER_AGENT, Fetcher, FetchResult
 from tests.http_fixture import Response, serve
 
@@ -121,3 +128,79 @@ def test_file_errors(tmp_path: Path) -> None:
     (tmp_path / "big.txt").write_bytes(b"x" * 2000)
     with pytest.raises(BodyTooLarge):
         fetch((tmp_path / "big.txt").as_uri())
+
+
+def test_retry_after_seconds_and_date_become_not_before() -> None:
+    limited = {"Retry-After": "120"}
+    dated = {"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"}
+    with serve(
+        {
+            "/limited": lambda h: (429, limited, b"slow down"),
+            "/maintenance": lambda h: (503, dated, b"later"),
+            "/junk": lambda h: (503, {"Retry-After": "soon-ish"}, b""),
+        }
+    ) as base:
+        before = datetime.now(UTC)
+        with pytest.raises(HTTPStatusError) as limited_error:
+            fetch(f"{base}/limited")
+        with pytest.raises(HTTPStatusError) as dated_error:
+            fetch(f"{base}/maintenance")
+        with pytest.raises(HTTPStatusError) as junk_error:
+            fetch(f"{base}/junk")
+    assert limited_error.value.status == 429
+    wait = limited_error.value.not_before
+    assert wait is not None and 119 <= (wait - before).total_seconds() <= 125
+    assert "Retry-After: 120" in str(limited_error.value)
+    assert dated_error.value.not_before == datetime(2099, 10, 21, 7, 28, tzinfo=UTC)
+    assert junk_error.value.not_before is None
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "seconds"),
+    [
+        ("public, max-age=600", 600),
+        ('max-age="90", must-revalidate', 90),
+        ("s-maxage=5", None),
+        ("max-age=600, no-cache", None),
+        ("no-store", None),
+        ("max-age=0", None),
+        ("max-age=abc", None),
+    ],
+)
+def test_cache_control_max_age_becomes_not_before(cache_control: str, seconds: int | None) -> None:
+    def fresh(handler: BaseHTTPRequestHandler) -> Response:
+        return 200, {"Cache-Control": cache_control}, PAGE
+
+    with serve({"/live": fresh}) as base:
+        result = fetch(f"{base}/live")
+    if seconds is None:
+        assert result.not_before is None
+    else:
+        assert result.not_before == result.fetched_at + timedelta(seconds=seconds)
+
+
+def test_a_dripping_server_hits_the_whole_fetch_deadline() -> None:
+    def drip(handler: BaseHTTPRequestHandler) -> Response:
+        # Headers, then one byte every 0.2s: no single read ever times out.
+        handler.send_response_only(200)
+        handler.send_header("Content-Length", "100")
+        handler.end_headers()
+        for _ in range(100):
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+            time.sleep(0.2)
+        raise ConnectionAbortedError
+
+    async def go() -> FetchResult:
+        fetcher = Fetcher(deadline=1.0)
+        try:
+            return await fetcher.fetch(f"{base}/drip")
+        finally:
+            await fetcher.aclose()
+
+    with serve({"/drip": drip}) as base:
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout) as info:
+            asyncio.run(go())
+        assert time.monotonic() - started < 5
+    assert "longer than the 1s deadline" in str(info.value)

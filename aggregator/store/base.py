@@ -98,6 +98,7 @@ class SourceState:
     last_modified: str | None = None
     updated: datetime | None = None
     position: int = 0
+    not_before: datetime | None = None
 
 
 class FoldTarget(Protocol):

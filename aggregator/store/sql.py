@@ -89,6 +89,7 @@ class SourceRow(SQLModel, table=True):
     last_modified: str | None = Field(default=None, max_length=64)
     updated: str | None = Field(default=None, max_length=32)
     position: int = 0
+    not_before: str | None = Field(default=None, max_length=32)
 
 
 class Checkpoint(SQLModel, table=True):
@@ -289,7 +290,7 @@ _State = TypeVar("_State", EntryState, SourceState)
 _LIST_FIELDS = frozenset({"categories"})
 _TIME_FIELDS: dict[type, frozenset[str]] = {
     EntryState: frozenset({"published", "updated"}),
-    SourceState: frozenset({"last_polled_at", "last_success_at", "updated"}),
+    SourceState: frozenset({"last_polled_at", "last_success_at", "updated", "not_before"}),
 }
 
 
