@@ -35,7 +35,9 @@ DEFAULT_CONFIG = "config/aggregator.toml"
 CONFIG_ENV = "AGGREGATOR_CONFIG"
 DATABASE_ENV = "AGGREGATOR_DATABASE_URL"
 MIN_INTERVAL = timedelta(seconds=10)
+MIN_LOCAL_INTERVAL = timedelta(seconds=1)
 MAX_INTERVAL = timedelta(days=7)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 FORMATS: tuple[str, ...] = get_args(Format)
 
@@ -70,11 +72,26 @@ class FeedConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """How `aggregator run` and `serve` behave (the `[service]` table)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_backoff: timedelta = timedelta(hours=1)
+    jitter: timedelta = timedelta(seconds=10)
+    workers: int = 4
+    per_host: int = 2
+    shutdown_grace: timedelta = timedelta(seconds=10)
+    cache_max_age: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     path: Path
     database_url: str
     feed: FeedConfig
     sources: tuple[SourceConfig, ...]
+    service: ServiceConfig = ServiceConfig()
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -84,7 +101,11 @@ class Settings:
         raise ConfigError(str(self.path), "sources", f"no source named {name!r} (known: {known})")
 
 
-_TOP_KEYS = {"storage", "feed", "sources"}
+_TOP_KEYS = {"storage", "feed", "sources", "service"}
+_SERVICE_KEYS = {
+    "host", "port", "max_backoff", "jitter", "workers", "per_host", "shutdown_grace",
+    "cache_max_age",
+}  # fmt: skip
 _STORAGE_KEYS = {"url"}
 _FEED_KEYS = {"title", "id", "base_url", "max_entries", "output_dir", "author", "subtitle"}
 _SOURCE_KEYS = {
@@ -159,7 +180,57 @@ class _Reader:
             if source.name in seen:
                 raise self.fail(f"sources[{i}].name", f"duplicate source name {source.name!r}")
             seen.add(source.name)
-        return Settings(path=self.path, database_url=database_url, feed=feed, sources=sources)
+        service = self.service(self.table(top.get("service", {}), "service", _SERVICE_KEYS))
+        return Settings(
+            path=self.path,
+            database_url=database_url,
+            feed=feed,
+            sources=sources,
+            service=service,
+        )
+
+    def service(self, table: dict[str, Any]) -> ServiceConfig:
+        default = ServiceConfig()
+        return ServiceConfig(
+            host=self.string(table, "host", "service", default=default.host),
+            port=self.integer(table, "port", "service", default.port, 0, 65535),
+            max_backoff=self.duration(
+                table, "max_backoff", default.max_backoff, timedelta(seconds=1), MAX_INTERVAL
+            ),
+            jitter=self.duration(table, "jitter", default.jitter, timedelta(0), timedelta(hours=1)),
+            workers=self.integer(table, "workers", "service", default.workers, 1, 64),
+            per_host=self.integer(table, "per_host", "service", default.per_host, 1, 16),
+            shutdown_grace=self.duration(
+                table, "shutdown_grace", default.shutdown_grace, timedelta(0), timedelta(minutes=10)
+            ),
+            cache_max_age=self.duration(
+                table, "cache_max_age", default.cache_max_age, timedelta(0), timedelta(days=1)
+            ),
+        )
+
+    def integer(
+        self, table: dict[str, Any], key: str, where: str, default: int, low: int, high: int
+    ) -> int:
+        value = table.get(key, default)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise self.fail(
+                f"{where}.{key}", f"expected an integer from {low} to {high}, got {value!r}"
+            )
+        return value
+
+    def duration(
+        self, table: dict[str, Any], key: str, default: timedelta, low: timedelta, high: timedelta
+    ) -> timedelta:
+        if key not in table:
+            return default
+        seconds = parse_duration(table[key])
+        if seconds is None or not low <= timedelta(seconds=seconds) <= high:
+            raise self.fail(
+                f"service.{key}",
+                f"expected a duration such as '30s' or '5m', from {_show(low)} to {_show(high)}, "
+                f"got {table[key]!r}",
+            )
+        return timedelta(seconds=seconds)
 
     def database_url(self, storage: dict[str, Any]) -> str:
         url = self.string(storage, "url", "storage", default="sqlite:///aggregator.db")
@@ -234,7 +305,7 @@ class _Reader:
             name=name,
             url=url,
             format=cast(Format, fmt),
-            interval=self.interval(table.get("interval", "5m"), f"{where}.interval"),
+            interval=self.interval(table.get("interval", "5m"), f"{where}.interval", url),
             timezone=zone,
             title=self.optional_string(table, "title", where) or name,
             link=link,
@@ -311,15 +382,22 @@ class _Reader:
             return value, None
         raise self.fail(key, f"expected a date such as 2020-09-27, got {value!r}")
 
-    def interval(self, value: object, key: str) -> timedelta:
+    def interval(self, value: object, key: str, url: str) -> timedelta:
+        """Polling more often than every 10s is allowed only for files and this machine."""
+        parts = urlsplit(url)
+        local = parts.scheme == "file" or parts.hostname in LOOPBACK_HOSTS
+        low = MIN_LOCAL_INTERVAL if local else MIN_INTERVAL
         seconds = parse_duration(value)
         expected = (
-            "a duration such as '90s', '5m', '1h30m' or a number of seconds, from 10s to 7 days"
+            f"a duration such as '90s', '5m', '1h30m' or a number of seconds, "
+            f"from {_show(low)} to 7 days"
         )
         if seconds is None:
             raise self.fail(key, f"expected {expected}, got {value!r}")
         interval = timedelta(seconds=seconds)
-        if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+        if not low <= interval <= MAX_INTERVAL:
+            if interval < MIN_INTERVAL and low == MIN_INTERVAL:
+                expected += " (under 10s only for file and loopback sources)"
             raise self.fail(key, f"expected {expected}, got {value!r}")
         return interval
 
@@ -340,6 +418,14 @@ def parse_duration(value: object) -> float | None:
         return None
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
     return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+
+
+def _show(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _is_uri(value: str) -> bool:

@@ -80,7 +80,7 @@ def test_selectors_are_checked(tmp_path: Path) -> None:
     [
         ('format = "pdf"', "sources[0] (one).format", "expected one of auto, feed"),
         ('url2 = "x"', "sources[0].url2", "unknown key"),
-        ("interval = 5", "sources[0] (one).interval", "from 10s to 7 days"),
+        ("interval = 0.5", "sources[0] (one).interval", "from 1s to 7 days"),
         ('interval = "1y"', "sources[0] (one).interval", "expected a duration"),
         ('timezone = "Mars/Olympus"', "sources[0] (one).timezone", "unknown time zone"),
         ('date = "yesterday"', "sources[0] (one).date", "expected a date"),
@@ -93,6 +93,35 @@ def test_source_errors(tmp_path: Path, extra: str, key: str, problem: str) -> No
     )
     err = error(tmp_path, text)
     assert err.key == key and problem in err.problem
+
+
+def test_fast_polling_only_for_files_and_loopback(tmp_path: Path) -> None:
+    text = BASE.replace('url = "pages/one.txt"\n', "") + 'interval = "2s"\n'
+    assert load(tmp_path, text + 'url = "pages/one.txt"\n').sources[0].interval.seconds == 2  # type: ignore[attr-defined]
+    local = load(tmp_path, text + 'url = "http://127.0.0.1:8765/one"\n')
+    assert local.sources[0].interval.seconds == 2  # type: ignore[attr-defined]
+    remote = error(tmp_path, text + 'url = "https://example.org/live"\n')
+    assert remote.key == "sources[0] (one).interval"
+    assert "from 10s to 7 days (under 10s only for file and loopback sources)" in remote.problem
+
+
+def test_service_table(tmp_path: Path) -> None:
+    default = load(tmp_path, BASE).service  # type: ignore[attr-defined]
+    assert (default.host, default.port, default.per_host) == ("127.0.0.1", 8080, 2)
+    custom = load(
+        tmp_path, '[service]\nport = 9000\nmax_backoff = "30m"\njitter = "0s"\n' + BASE
+    ).service  # type: ignore[attr-defined]
+    assert custom.port == 9000 and custom.max_backoff == timedelta(minutes=30)
+    assert custom.jitter == timedelta(0)
+    for bad, key, problem in [
+        ("port = 70000", "service.port", "expected an integer from 0 to 65535"),
+        ('port = "80"', "service.port", "expected an integer"),
+        ('max_backoff = "0s"', "service.max_backoff", "from 1s to 7d"),
+        ('jitter = "soon"', "service.jitter", "expected a duration"),
+        ("threads = 4", "service.threads", "unknown key"),
+    ]:
+        err = error(tmp_path, f"[service]\n{bad}\n" + BASE)
+        assert err.key == key and problem in err.problem, (bad, err)
 
 
 def test_duplicate_names_and_bad_feed(tmp_path: Path) -> None:
