@@ -427,6 +427,19 @@ def test_no_timestamp_line_raises() -> None:
         extract_text("Just a page\n\nWith some text but no updates at all.\n")
 
 
+def test_a_lead_story_without_updates_yet_is_the_first_entry() -> None:
+    story = "Title of a live page that has only just opened\n\n" + "".join(
+        f"Paragraph {n} of the lead story, which the page gives no time.\n\n" for n in range(4)
+    )
+    page = extract(story.encode(), context())
+    assert [e.key for e in page.entries] == ["lead"]
+    assert page.entries[0].published == datetime(2020, 9, 27, tzinfo=UTC)
+    assert "no timestamped update yet" in page.notes[-1]
+    # Without a configured date nothing dates the lead, so it is still an error.
+    with pytest.raises(ExtractError, match="no timestamped update line"):
+        extract(story.encode(), context(day=None))
+
+
 def test_bom_is_stripped_and_invalid_utf8_is_noted() -> None:
     bom = b"\xef\xbb\xbf"
     clean = extract(bom + (HEADER + "10:00 GMT \u2013 Head\n\nBody.\n").encode(), context())

@@ -121,12 +121,9 @@ def extract(body: bytes, ctx: ExtractContext) -> Page:
 def extract_text(text: str, ctx: ExtractContext, notes: tuple[str, ...] = ()) -> Page:
     """Extract from already decoded text; `notes` are page notes gathered before."""
     header_lines, sections = _split(normalised_lines(text))
-    if not sections:
-        raise ExtractError(
-            f"{ctx.source}: no timestamped update line (like '19:50 GMT - Headline' or "
-            f"'Update 2:52pm EST') found in {ctx.page_url}"
-        )
     header = read_header(header_lines)
+    if not sections:
+        return _lead_only(header, ctx, notes)
     times = resolve_stamps(
         [section.stamp_line.stamp for section in sections],
         ctx.timezone,
@@ -147,6 +144,23 @@ def extract_text(text: str, ctx: ExtractContext, notes: tuple[str, ...] = ()) ->
     lead_entry = lead(header, ctx, updates[0].published)
     entries = (lead_entry, *updates) if lead_entry is not None else tuple(updates)
     return Page(entries=entries, title=header.title, author=header.author, notes=notes)
+
+
+def _lead_only(header: Header, ctx: ExtractContext, notes: tuple[str, ...]) -> Page:
+    """A live page that has opened with its lead story and no update yet.
+
+    That is how live blogs begin, so it is news when configuration dates the
+    lead (`date` or a start time). Anything else without a single stamp line
+    is more likely the wrong page or the wrong format, and says so.
+    """
+    entry = lead(header, ctx, None)
+    if entry is None:
+        raise ExtractError(
+            f"{ctx.source}: no timestamped update line (like '19:50 GMT - Headline' or "
+            f"'Update 2:52pm EST') found in {ctx.page_url}"
+        )
+    note = "the page has its lead story but no timestamped update yet"
+    return Page(entries=(entry,), title=header.title, author=header.author, notes=(*notes, note))
 
 
 def _decode(body: bytes) -> tuple[str, tuple[str, ...]]:
@@ -356,11 +370,18 @@ def _update_title(section: _Section) -> str:
     return section.stamp_line.headline or title_from_lines(section.lines) or section.stamp_line.text
 
 
-def lead(header: Header, ctx: ExtractContext, oldest_update: datetime) -> ExtractedEntry | None:
-    """The lead story when the header holds one, dated from configuration, never the fetch."""
-    if not header.is_article:
+def lead(
+    header: Header, ctx: ExtractContext, oldest_update: datetime | None
+) -> ExtractedEntry | None:
+    """The lead story when the header holds one, dated from configuration, never the fetch.
+
+    None when there is no lead, or nothing dates it (no configured date or
+    start, and no update to borrow a time from).
+    """
+    dated = _lead_time(ctx, oldest_update) if header.is_article else None
+    if dated is None:
         return None
-    published, note = _lead_time(ctx, oldest_update)
+    published, note = dated
     return ExtractedEntry(
         key="lead",
         title=header.title or first_sentence_title(_paragraphs(header.lines)[0]),
@@ -372,7 +393,9 @@ def lead(header: Header, ctx: ExtractContext, oldest_update: datetime) -> Extrac
     )
 
 
-def _lead_time(ctx: ExtractContext, oldest_update: datetime) -> tuple[datetime, str]:
+def _lead_time(
+    ctx: ExtractContext, oldest_update: datetime | None
+) -> tuple[datetime, str] | None:
     """The lead's time and why: configured start, else the configured day's midnight."""
     if ctx.start is not None:
         start = ctx.start if ctx.start.tzinfo else ctx.start.replace(tzinfo=ctx.timezone)
@@ -386,6 +409,8 @@ def _lead_time(ctx: ExtractContext, oldest_update: datetime) -> tuple[datetime, 
             f"the page gives no time for the lead, so the start of the configured date "
             f"({ctx.day.isoformat()} 00:00 {ctx.timezone.key}) was used"
         )
+    if oldest_update is None:
+        return None
     return oldest_update, (
         "the page gives no time for the lead and no date or start is configured, "
         "so the oldest update's time was used"
