@@ -51,17 +51,35 @@ def merged_feed_path(settings: Settings) -> Path:
     return settings.feed.output_dir / "feed.atom"
 
 
-def regenerate(settings: Settings, model: ReadModel) -> Path:
-    """Write the merged feed and one feed per source; return the merged feed's path."""
+def source_feed_path(settings: Settings, name: str) -> Path:
+    return settings.feed.output_dir / "sources" / f"{name}.atom"
+
+
+def render_sources(settings: Settings, model: ReadModel) -> dict[str, bytes]:
+    """One feed document per configured source, by source name."""
     sources = {s.name: s for s in settings.sources}
     states = model.sources()
     fallback = model.last_recorded_at()
+    documents: dict[str, bytes] = {}
     for source in settings.sources:
         entries = model.entries(source=source.name, limit=settings.feed.max_entries)
-        document = render_feed(
+        documents[source.name] = render_feed(
             source_head(settings.feed, source), entries, sources, states, fallback
         )
-        write_atomic(settings.feed.output_dir / "sources" / f"{source.name}.atom", document)
+    return documents
+
+
+def write_documents(settings: Settings, merged: bytes, sources: dict[str, bytes]) -> Path:
+    """Write the per-source feeds, then the merged feed; return the merged feed's path."""
+    for name, document in sources.items():
+        write_atomic(source_feed_path(settings, name), document)
     path = merged_feed_path(settings)
-    write_atomic(path, render_merged(settings, model))
+    write_atomic(path, merged)
     return path
+
+
+def regenerate(settings: Settings, model: ReadModel) -> Path:
+    """Write the merged feed and one feed per source; return the merged feed's path."""
+    return write_documents(
+        settings, render_merged(settings, model), render_sources(settings, model)
+    )

@@ -1,0 +1,144 @@
+"""Prometheus metrics for `/metrics`.
+
+Two kinds, kept apart on purpose:
+
+* counters of what *this process* did (polls by outcome, failures by kind,
+  entry events appended, poll and feed-regeneration durations). They reset
+  when the process restarts, which Prometheus' `rate()` expects;
+* gauges read from the source projection at scrape time (last success, consecutive
+  failures, next poll, entry count per source, log head). These come from the
+  log, so they are right in a `serve` process that polls nothing and after a
+  restart, and agree with `aggregator sources`.
+
+Each `Metrics` has its own registry, so two services in one test process do not
+share counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from aggregator.collect import PollSummary
+from aggregator.config import Settings
+from aggregator.polling import next_poll_at
+from aggregator.store.base import EventLog, ReadModel
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# The `_created` twin of every counter doubles the exposition for no use here.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class _SourceGauges(Collector):
+    def __init__(self, settings: Settings, log: EventLog, model: ReadModel) -> None:
+        self._settings = settings
+        self._log = log
+        self._model = model
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["source"]
+        success = GaugeMetricFamily(
+            "aggregator_source_last_success_timestamp_seconds",
+            "When the source last answered usefully (200 or 304), Unix time",
+            labels=labels,
+        )
+        polled = GaugeMetricFamily(
+            "aggregator_source_last_poll_timestamp_seconds",
+            "When the source was last polled, whatever the outcome, Unix time",
+            labels=labels,
+        )
+        failures = GaugeMetricFamily(
+            "aggregator_source_consecutive_failures",
+            "Failed polls since the last success",
+            labels=labels,
+        )
+        upcoming = GaugeMetricFamily(
+            "aggregator_source_next_poll_timestamp_seconds",
+            "The earliest next poll the backoff and the server's pacing allow, Unix time",
+            labels=labels,
+        )
+        entries = GaugeMetricFamily(
+            "aggregator_source_entries", "Entries the source has in the log", labels=labels
+        )
+        states = self._model.sources()
+        for source in self._settings.sources:
+            state = states.get(source.name)
+            if state is None:
+                continue
+            failures.add_metric([source.name], state.consecutive_failures)
+            entries.add_metric([source.name], state.entry_count)
+            if state.last_success_at is not None:
+                success.add_metric([source.name], state.last_success_at.timestamp())
+            if state.last_polled_at is not None:
+                polled.add_metric([source.name], state.last_polled_at.timestamp())
+            due = next_poll_at(state, source.interval, self._settings.service.max_backoff)
+            if due is not None:
+                upcoming.add_metric([source.name], due.timestamp())
+        head = GaugeMetricFamily(
+            "aggregator_log_head_position", "Position of the newest event in the log"
+        )
+        head.add_metric([], self._log.head())
+        yield from (success, polled, failures, upcoming, entries, head)
+
+
+class Metrics:
+    def __init__(self, settings: Settings, log: EventLog, model: ReadModel) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.polls = Counter(
+            "aggregator_polls",
+            "Polls run by this process, by outcome (ok, not-modified, failed)",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
+        self.failures = Counter(
+            "aggregator_poll_failures",
+            "Failed polls run by this process, by kind (timeout, http-status, too-large, ...)",
+            ["source", "kind"],
+            registry=self.registry,
+        )
+        self.entries = Counter(
+            "aggregator_entries_appended",
+            "Entry events this process appended, by kind (added, revised)",
+            ["source", "kind"],
+            registry=self.registry,
+        )
+        self.poll_seconds = Histogram(
+            "aggregator_poll_duration_seconds",
+            "Wall time of one poll: fetch, extract, diff and append",
+            ["source"],
+            registry=self.registry,
+        )
+        self.render_seconds = Histogram(
+            "aggregator_feed_regeneration_seconds",
+            "Time to render and write every feed document once",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+        self.registry.register(_SourceGauges(settings, log, model))
+
+    def record_poll(self, summary: PollSummary, seconds: float) -> None:
+        self.polls.labels(summary.source, summary.outcome).inc()
+        self.poll_seconds.labels(summary.source).observe(seconds)
+        if summary.error_kind is not None:
+            self.failures.labels(summary.source, summary.error_kind).inc()
+        self.entries.labels(summary.source, "added").inc(summary.added)
+        self.entries.labels(summary.source, "revised").inc(summary.revised)
+
+    def record_render(self, seconds: float) -> None:
+        self.render_seconds.observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+__all__ = ["CONTENT_TYPE", "Metrics"]

@@ -1,0 +1,120 @@
+"""The documents the web server hands out, kept in step with the event log.
+
+An `Edition` is every feed document as of one log position: the merged feed
+and one per source, each with the validators HTTP caching needs. `Publisher`
+makes a new edition when the projection has moved past the last one, and
+writes the same bytes to the output directory (atomically), so the files on
+disk and the documents served never disagree.
+
+Validators: the ETag is a digest of the bytes, so any change in content,
+however it came about, changes it. Last-Modified is the time the log
+recorded the event that produced a changed document; a document whose bytes
+did not change keeps its previous Last-Modified, which keeps
+`If-Modified-Since` answers honest (a 304 is never given for bytes the client
+has not seen). A new process starts from the log's last recorded time, which
+is never earlier than the true change, so at worst a client downloads once
+more than it needed to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from aggregator.config import Settings
+from aggregator.projections import catch_up
+from aggregator.publish.files import render_merged, render_sources, write_documents
+from aggregator.store.base import EventLog, ReadModel
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    body: bytes
+    etag: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    position: int
+    merged: Document
+    sources: Mapping[str, Document]
+
+
+def _document(body: bytes, previous: Document | None, changed_at: datetime) -> Document:
+    if previous is not None and previous.body == body:
+        return previous
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    return Document(body, etag, changed_at.replace(microsecond=0))
+
+
+class Publisher:
+    """Renders editions on demand; safe to call from the scheduler's threads and
+    the web server's at once (one render at a time, readers never wait on it
+    for a cached edition)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        log: EventLog,
+        model: ReadModel,
+        clock: Callable[[], datetime],
+        on_render: Callable[[float], None] = lambda seconds: None,
+        write_files: bool = True,
+        min_refresh: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._log = log
+        self._model = model
+        self._clock = clock
+        self._on_render = on_render
+        self._write_files = write_files
+        self._min_refresh = min_refresh
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._edition: Edition | None = None
+        self._checked = float("-inf")
+
+    def refresh(self) -> Edition:
+        """Catch the projection up with the log and return the current edition."""
+        with self._lock:
+            catch_up(self._log, self._model)
+            self._checked = self._monotonic()
+            position = self._model.checkpoint()
+            edition = self._edition
+            if edition is not None and edition.position == position:
+                return edition
+            started = time.perf_counter()
+            merged = render_merged(self._settings, self._model)
+            sources = render_sources(self._settings, self._model)
+            if self._write_files:
+                write_documents(self._settings, merged, sources)
+            self._on_render(time.perf_counter() - started)
+            changed_at = self._model.last_recorded_at() or self._clock()
+            old = edition.sources if edition is not None else {}
+            self._edition = Edition(
+                position=position,
+                merged=_document(merged, edition.merged if edition else None, changed_at),
+                sources={
+                    name: _document(body, old.get(name), changed_at)
+                    for name, body in sources.items()
+                },
+            )
+            return self._edition
+
+    def current(self) -> Edition:
+        """The cached edition, refreshed at most every `min_refresh` seconds.
+
+        The throttle bounds the database work a burst of feed-reader requests
+        can cause, and lets a `serve` process pick up what collectors elsewhere
+        appended without any signal from them.
+        """
+        edition = self._edition
+        if edition is not None and self._monotonic() - self._checked < self._min_refresh:
+            return edition
+        return self.refresh()

@@ -1,0 +1,174 @@
+"""The web server over a real SQLite log, through real uvicorn and real HTTP clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+import feedparser
+import httpx
+import pytest
+
+from aggregator.metrics import Metrics
+from aggregator.publish.files import merged_feed_path, render_merged
+from aggregator.publish.live import Publisher
+from aggregator.web import create_app
+from tests.asgi_server import running
+from tests.atom_checks import atom_problems
+from tests.conftest import Project
+from tests.session import PipelineSession
+from tests.support import ManualClock
+
+
+class Site:
+    def __init__(self, session: PipelineSession, base: str, publisher: Publisher) -> None:
+        self.session = session
+        self.base = base
+        self.publisher = publisher
+
+    def get(self, path: str, **headers: str) -> httpx.Response:
+        return httpx.get(self.base + path, headers=headers)
+
+
+def healthy() -> tuple[bool, Mapping[str, Any]]:
+    return True, {"status": "ok"}
+
+
+@pytest.fixture
+def site(project: Project, clock: ManualClock) -> Iterator[Site]:
+    session = PipelineSession(project.settings(), clock)
+    session.collect()
+    settings = session.settings
+    metrics = Metrics(settings, session.store.log, session.store.read_model)
+    # min_refresh=0: every request looks at the log, so the tests need no sleeping.
+    publisher = Publisher(
+        settings,
+        session.store.log,
+        session.store.read_model,
+        clock,
+        on_render=metrics.record_render,
+        min_refresh=0,
+    )
+    app = create_app(settings, publisher, healthy, metrics.exposition)
+    try:
+        with running(app) as base:
+            yield Site(session, base, publisher)
+    finally:
+        session.close()
+
+
+def test_feed_is_served_with_validators(site: Site) -> None:
+    response = site.get("/feed.atom")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    assert response.headers["cache-control"] == "public, max-age=60"
+    assert response.headers["etag"].startswith('"') and len(response.headers["etag"]) == 34
+    parsedate_to_datetime(response.headers["last-modified"])
+    assert response.content == site.session.rendered()
+    # The publisher wrote the same bytes to disk.
+    assert merged_feed_path(site.session.settings).read_bytes() == response.content
+    assert atom_problems(response.content) == []
+
+
+def test_conditional_requests(site: Site) -> None:
+    first = site.get("/feed.atom")
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    for headers in (
+        {"If-None-Match": etag},
+        {"If-None-Match": f'"other", W/{etag}'},
+        {"If-None-Match": "*"},
+        {"If-Modified-Since": modified},
+    ):
+        again = site.get("/feed.atom", **headers)
+        assert again.status_code == 304, headers
+        assert again.content == b""
+        assert again.headers["etag"] == etag and again.headers["last-modified"] == modified
+    # If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
+    assert site.get("/feed.atom", **{"If-None-Match": '"stale"', "If-Modified-Since": modified}).status_code == 200  # fmt: skip
+    earlier = format_datetime(parsedate_to_datetime(modified).replace(year=2000), usegmt=True)
+    assert site.get("/feed.atom", **{"If-Modified-Since": earlier}).status_code == 200
+    assert site.get("/feed.atom", **{"If-Modified-Since": "not a date"}).status_code == 200
+
+
+def test_a_new_entry_changes_the_validators(site: Site, project: Project) -> None:
+    before = site.get("/feed.atom")
+    seed = next(project.seeds.glob("aljazeera*"))
+    text = seed.read_text(encoding="utf-8")
+    marker = "Here are the latest updates:\n\n"
+    seed.write_text(
+        text.replace(marker, marker + "20:30 GMT – A late update\n\nIt arrived late.\n\n"),
+        encoding="utf-8",
+    )
+    site.session.clock.advance(minutes=10)
+    site.session.collect()
+    after = site.get("/feed.atom", **{"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    assert parsedate_to_datetime(after.headers["last-modified"]) > parsedate_to_datetime(
+        before.headers["last-modified"]
+    )
+    assert b"A late update" in after.content
+    # The unchanged source's own feed keeps its validators.
+    dk_before = site.get("/sources/dailyknight.atom")
+    assert site.get("/sources/dailyknight.atom").headers["etag"] == dk_before.headers["etag"]
+
+
+def test_a_real_feed_client_revalidates(site: Site) -> None:
+    parsed = feedparser.parse(site.base + "/feed.atom")
+    assert parsed.status == 200 and not parsed.bozo
+    assert len(parsed.entries) == 46
+    again = feedparser.parse(site.base + "/feed.atom", etag=parsed.etag, modified=parsed.modified)
+    assert again.status == 304 and again.entries == []
+
+
+def test_source_feeds_and_unknown_names(site: Site) -> None:
+    aj = site.get("/sources/aljazeera.atom")
+    assert aj.status_code == 200 and atom_problems(aj.content) == []
+    assert len(feedparser.parse(aj.content).entries) == 40
+    for path in (
+        "/sources/nope.atom",
+        "/sources/..%2F..%2Fconfig.atom",
+        "/sources/%2e%2e/feed.atom",
+        "/sources/aljazeera",
+        "/sources/aljazeera.atom/x",
+        "/../../etc/passwd",
+        "/feed.atom%00",
+        "/feeds/feed.atom",
+    ):
+        response = site.get(path)
+        assert response.status_code == 404, path
+        assert b"Traceback" not in response.content and b"<feed" not in response.content
+
+
+def test_head_gives_headers_only(site: Site) -> None:
+    head = httpx.head(site.base + "/feed.atom")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == site.get("/feed.atom").headers["etag"]
+
+
+def test_index_health_and_metrics(site: Site) -> None:
+    index = site.get("/")
+    assert index.status_code == 200
+    assert '<link rel="alternate" type="application/atom+xml" href="/feed.atom"' in index.text
+    assert 'href="/sources/dailyknight.atom"' in index.text
+    assert site.get("/healthz").json() == {"status": "ok"}
+    site.get("/feed.atom")
+    site.get("/feed.atom")  # same log position: no second render
+    metrics = site.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+    lines = metrics.text.splitlines()
+    assert 'aggregator_source_entries{source="aljazeera"} 40.0' in lines
+    assert 'aggregator_source_consecutive_failures{source="dailyknight"} 0.0' in lines
+    assert "aggregator_log_head_position 48.0" in lines
+    renders = [
+        line for line in lines if line.startswith("aggregator_feed_regeneration_seconds_count")
+    ]
+    assert renders == ["aggregator_feed_regeneration_seconds_count 1.0"]
+
+
+def test_publisher_renders_once_per_log_position(site: Site) -> None:
+    first = site.publisher.current()
+    assert site.publisher.current() is first
+    assert first.merged.body == render_merged(site.session.settings, site.session.store.read_model)
+    assert set(first.sources) == {"aljazeera", "dailyknight"}
