@@ -10,19 +10,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aggregator import __version__
+from aggregator import __version__, logs
 from aggregator.collect import PollSummary, collect_sources
 from aggregator.config import Settings, config_path, load_settings
 from aggregator.errors import AggregatorError
 from aggregator.events import EntryEvent, SourceFailed, SourcePolled, format_time
+from aggregator.fixtures import serve_fixtures
+from aggregator.polling import next_poll_at
 from aggregator.projections import catch_up
 from aggregator.publish.files import regenerate, render_merged, write_atomic
+from aggregator.service import Service, run_foreground
 from aggregator.store import open_store
 from aggregator.store.base import EventLog, ReadModel, SourceState, StoredEvent
 from aggregator.store.memory import MemoryReadModel
@@ -68,19 +72,85 @@ def build_parser() -> argparse.ArgumentParser:
     sources = commands.add_parser("sources", help="one row per source: last poll, outcome, entries")
     sources.add_argument("--json", action="store_true", help="JSON lines instead of a table")
 
-    for name in ("run", "serve"):
-        commands.add_parser(name, help="(arrives with the service: scheduler and web server)")
+    for name, text in (
+        ("run", "poll every source on its schedule and serve the feeds over HTTP"),
+        ("serve", "serve the feeds over HTTP from the log, polling nothing"),
+    ):
+        service = commands.add_parser(name, help=text)
+        service.add_argument(
+            "--host", help="address to listen on (default: [service] host, else 127.0.0.1)"
+        )
+        service.add_argument(
+            "--port",
+            type=_port,
+            help="port to listen on; 0 picks a free one (default: [service] port, else 8080)",
+        )
+        service.add_argument(
+            "--log-format", choices=("text", "json"), default="text", help="log line format"
+        )
+
+    fixtures = commands.add_parser("fixtures", help="offline fixtures for trying the service")
+    actions = fixtures.add_subparsers(dest="action", required=True, metavar="ACTION")
+    live = actions.add_parser(
+        "serve",
+        help="serve the config's file sources over HTTP as they grew, on an accelerated clock",
+    )
+    live.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    live.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
+    live.add_argument(
+        "--speed",
+        type=_speed,
+        default=600.0,
+        help="virtual seconds per real second (default: 600, ten minutes a second)",
+    )
+    live.add_argument(
+        "--start", metavar="TIME", help="virtual start time (default: just before the first update)"
+    )
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return int(text)
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"expected a speed from 0 to 1000000, got {text!r}")
+    return value
+
+
+def _iso_time(value: str, option: str) -> datetime:
+    """An ISO time from the command line; naive means UTC."""
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise AggregatorError(f"{option}: expected an ISO time, got {value!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _progress(text: str, done: bool = False) -> None:
+    """A self-overwriting status line on a terminal; nothing when stderr is a file."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\x1b[K{text}" + ("\n" if done else ""))
+        sys.stderr.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command in ("run", "serve"):
-            raise AggregatorError(
-                f"'{args.command}' is not available yet; use 'collect' on a schedule"
-            )
         settings = load_settings(config_path(args.config))
+        if args.command == "fixtures":
+            start = _iso_time(args.start, "--start") if args.start else None
+            serve_fixtures(settings, args.host, args.port, args.speed, start)
+            return EXIT_OK
+        if args.command in ("run", "serve"):
+            logs.configure(args.log_format, logging.DEBUG if args.debug else logging.INFO)
         store = open_store(settings.database_url)
         try:
             return _COMMANDS[args.command](settings, store, args)
@@ -95,9 +165,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def cmd_run(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
+    service = Service.build(settings, store, poll=args.command == "run")
+    host = args.host or settings.service.host
+    port = settings.service.port if args.port is None else args.port
+    return run_foreground(service, host, port)
+
+
 def cmd_collect(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
     chosen = [settings.source(args.source)] if args.source else list(settings.sources)
-    summaries = asyncio.run(collect_sources(chosen, store.log, store.read_model, store.clock))
+    done: list[PollSummary] = []
+
+    def progress(summary: PollSummary) -> None:
+        done.append(summary)
+        _progress(f"polled {len(done)}/{len(chosen)}: {summary.source}", len(done) == len(chosen))
+
+    summaries = asyncio.run(
+        collect_sources(chosen, store.log, store.read_model, store.clock, progress=progress)
+    )
     path = regenerate(settings, store.read_model)
     width = max(len(s.source) for s in summaries)
     for s in summaries:
@@ -127,12 +212,11 @@ def _position(log: EventLog, value: str, option: str) -> int:
     if value.isdigit():
         return int(value)
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return log.position_at(_iso_time(value, option))
+    except AggregatorError:
         raise AggregatorError(
             f"{option}: expected a log position or an ISO time, got {value!r}"
         ) from None
-    return log.position_at(when if when.tzinfo else when.replace(tzinfo=UTC))
 
 
 def cmd_feed(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
@@ -155,7 +239,13 @@ def cmd_replay(settings: Settings, store: SqlStore, args: argparse.Namespace) ->
     head = store.log.head()
     upto = head if args.until is None else min(_position(store.log, args.until, "--until"), head)
     store.read_model.reset()
-    folded = catch_up(store.log, store.read_model, upto=upto)
+    folded = catch_up(
+        store.log,
+        store.read_model,
+        upto=upto,
+        progress=lambda reached: _progress(f"replaying: position {reached} of {upto}"),
+    )
+    _progress(f"replayed {folded} events", done=True)
     path = regenerate(settings, store.read_model)
     count = _entry_total(store.read_model)
     print(f"folded {folded} events (positions 1-{upto} of {head}); {count} entries")
@@ -199,14 +289,17 @@ def _gist(record: StoredEvent) -> str:
 def cmd_sources(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
     catch_up(store.log, store.read_model)
     states = store.read_model.sources()
+    now = store.clock()
     rows: list[dict[str, str | int | None]] = []
     for source in settings.sources:
         state = states.get(source.name) or SourceState(name=source.name)
+        due = next_poll_at(state, source.interval, settings.service.max_backoff)
         rows.append(
             {
                 "name": source.name,
                 "last_poll": format_time(state.last_polled_at) if state.last_polled_at else None,
                 "outcome": state.last_outcome,
+                "next_poll": format_time(due) if due and (args.json or due > now) else None,
                 "entries": state.entry_count,
                 "failures": state.consecutive_failures,
                 "error": state.last_error,
@@ -216,8 +309,8 @@ def cmd_sources(settings: Settings, store: SqlStore, args: argparse.Namespace) -
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
         return EXIT_OK
-    header = ["SOURCE", "LAST POLL", "OUTCOME", "ENTRIES", "FAILURES", "LAST ERROR"]
-    defaults = ["", "never", "-", "0", "0", ""]
+    header = ["SOURCE", "LAST POLL", "OUTCOME", "NEXT POLL", "ENTRIES", "FAILURES", "LAST ERROR"]
+    defaults = ["", "never", "-", "due now", "0", "0", ""]
     table = [header] + [
         [str(value if value is not None else defaults[i]) for i, value in enumerate(row.values())]
         for row in rows
@@ -229,6 +322,8 @@ def cmd_sources(settings: Settings, store: SqlStore, args: argparse.Namespace) -
 
 
 _COMMANDS = {
+    "run": cmd_run,
+    "serve": cmd_run,
     "collect": cmd_collect,
     "feed": cmd_feed,
     "replay": cmd_replay,

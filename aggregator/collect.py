@@ -11,6 +11,7 @@ key and the log keeps one copy.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -19,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aggregator.config import SourceConfig
-from aggregator.errors import ExtractError, FetchError
+from aggregator.errors import ExtractError, FetchError, StoreError
 from aggregator.events import (
     EntryAdded,
     EntryRevised,
@@ -34,6 +35,8 @@ from aggregator.model import ExtractContext, Page, content_hash
 from aggregator.projections import catch_up
 from aggregator.store.base import EntryState, EventLog, ReadModel
 
+logger = logging.getLogger("aggregator.collect")
+
 
 @dataclass(frozen=True, slots=True)
 class PollSummary:
@@ -45,7 +48,13 @@ class PollSummary:
     unchanged: int = 0
     not_modified: bool = False
     error: str | None = None
+    error_kind: str | None = None
     appended: int = 0
+
+    @property
+    def outcome(self) -> str:
+        """The same outcome names the source projection uses."""
+        return "failed" if self.error else "not-modified" if self.not_modified else "ok"
 
 
 def entry_id(source: SourceConfig, key: str) -> str:
@@ -120,6 +129,7 @@ def plan_poll(
             etag=fetched.etag,
             last_modified=fetched.last_modified,
             notes=tuple(notes),
+            not_before=fetched.not_before,
         )
     )
     return events
@@ -161,7 +171,10 @@ async def poll_source(
         if fetched.not_modified:
             events = [
                 SourceNotModified(
-                    source=source.name, poll_id=poll_id, fetched_at=fetched.fetched_at
+                    source=source.name,
+                    poll_id=poll_id,
+                    fetched_at=fetched.fetched_at,
+                    not_before=fetched.not_before,
                 )
             ]
             summary = PollSummary(source.name, not_modified=True)
@@ -173,16 +186,33 @@ async def poll_source(
             assert isinstance(polled, SourcePolled)
             summary = PollSummary(source.name, polled.added, polled.revised, polled.unchanged)
     except (FetchError, ExtractError) as exc:
-        kind = getattr(exc, "kind", "error")
-        events = [
-            SourceFailed(
-                source=source.name, poll_id=poll_id, fetched_at=clock(), kind=kind, reason=str(exc)
-            )
-        ]
-        summary = PollSummary(source.name, error=str(exc))
+        events = [_failed(source, poll_id, clock(), exc.kind, str(exc), exc)]
+        summary = PollSummary(source.name, error=str(exc), error_kind=exc.kind)
+    except StoreError:
+        raise
+    except Exception as exc:
+        # A page that trips a bug in an extractor is that source's failure, not
+        # the service's: record it (with the traceback in the log) and go on.
+        logger.exception("extracting %s raised", source.name)
+        reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
+        events = [_failed(source, poll_id, clock(), "internal", reason, exc)]
+        summary = PollSummary(source.name, error=reason, error_kind="internal")
     written = log.append(events)
     catch_up(log, model)
     return replace(summary, appended=len(written))
+
+
+def _failed(
+    source: SourceConfig, poll_id: str, when: datetime, kind: str, reason: str, exc: Exception
+) -> SourceFailed:
+    return SourceFailed(
+        source=source.name,
+        poll_id=poll_id,
+        fetched_at=when,
+        kind=kind,
+        reason=reason,
+        not_before=exc.not_before if isinstance(exc, FetchError) else None,
+    )
 
 
 async def collect_sources(
@@ -191,13 +221,19 @@ async def collect_sources(
     model: ReadModel,
     clock: Callable[[], datetime],
     fetcher: Fetcher | None = None,
+    progress: Callable[[PollSummary], None] | None = None,
 ) -> list[PollSummary]:
     """Poll each source once, in order; the projections are caught up after each."""
     own = fetcher is None
     active = fetcher or Fetcher(clock=clock)
     try:
         catch_up(log, model)
-        return [await poll_source(s, active, log, model, clock) for s in sources]
+        summaries: list[PollSummary] = []
+        for source in sources:
+            summaries.append(await poll_source(source, active, log, model, clock))
+            if progress is not None:
+                progress(summaries[-1])
+        return summaries
     finally:
         if own:
             await active.aclose()

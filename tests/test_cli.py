@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import feedparser
@@ -69,13 +70,20 @@ def test_collect_feed_events_sources_replay(project: Project) -> None:
 
     sources = run(*config, "sources")
     table = sources.stdout.splitlines()
-    assert table[0].split()[:4] == ["SOURCE", "LAST", "POLL", "OUTCOME"]
-    assert table[1].split()[0] == "aljazeera" and " ok " in table[1] and " 40 " in table[1]
+    assert table[0].split() == [
+        "SOURCE", "LAST", "POLL", "OUTCOME", "NEXT", "POLL", "ENTRIES", "FAILURES", "LAST", "ERROR"
+    ]  # fmt: skip
+    name, last_poll, outcome, next_poll, entries, failures = table[1].split()
+    assert (name, outcome, entries, failures) == ("aljazeera", "ok", "40", "0")
+    # The next poll is one interval (5m) after the last: nothing has failed.
+    gap = datetime.fromisoformat(next_poll) - datetime.fromisoformat(last_poll)
+    assert gap == timedelta(minutes=5)
     rows = [json.loads(line) for line in run(*config, "sources", "--json").stdout.splitlines()]
     assert [(r["name"], r["entries"], r["outcome"]) for r in rows] == [
         ("aljazeera", 40, "ok"),
         ("dailyknight", 6, "ok"),
     ]
+    assert all(r["next_poll"] > r["last_poll"] for r in rows)
 
     replay = run(*config, "replay")
     assert replay.returncode == 0
@@ -196,9 +204,3 @@ def test_missing_config_file_and_bad_toml(tmp_path: Path) -> None:
     broken.write_text("[feed\ntitle = 1\n", encoding="utf-8")
     result = run("--config", str(broken), "sources")
     assert result.returncode == 2 and "not valid TOML" in result.stderr
-
-
-def test_reserved_service_commands_say_so() -> None:
-    result = run("run")
-    assert result.returncode == 2
-    assert "not available yet" in result.stderr

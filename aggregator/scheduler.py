@@ -1,0 +1,231 @@
+"""Polling every source on its own schedule with APScheduler 3.
+
+One interval job per source (`coalesce`, `max_instances=1`, misfire grace
+near the interval, jitter), run in a small thread pool so that a slow source
+never delays another and the web server's event loop never runs a poll.
+After each poll the job is moved to the time `polling.next_poll_at` gives,
+which is where backoff after failures and the server's Retry-After or
+max-age come in; the first run after a start is taken from the log the same
+way, so restarting the service neither hammers a failing source nor forgets
+that it was asked to wait.
+
+A per-host semaphore bounds how many polls hit one server at once, whatever
+the pool size. Each poll runs its own short event loop for httpx.
+
+Stopping: no new poll starts; polls in flight get `shutdown_grace` to finish;
+any still running are cancelled while they wait on the network. A poll
+appends its events in one transaction after its last network wait, so a
+cancelled poll appends nothing and a finished one appends everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_RUNNING, STATE_STOPPED
+from apscheduler.triggers.interval import IntervalTrigger
+
+from aggregator.collect import PollSummary, poll_source
+from aggregator.config import Settings, SourceConfig
+from aggregator.errors import StoreError
+from aggregator.fetch import Fetcher
+from aggregator.metrics import Metrics
+from aggregator.polling import next_poll_at
+from aggregator.publish.live import Publisher
+from aggregator.store.base import EventLog, ReadModel
+
+logger = logging.getLogger("aggregator.scheduler")
+
+
+class _HostLimits:
+    """One bounded semaphore per host, created on first use."""
+
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._lock = threading.Lock()
+        self._semaphores: dict[str, threading.BoundedSemaphore] = {}
+
+    def for_url(self, url: str) -> threading.BoundedSemaphore:
+        host = urlsplit(url).netloc.lower() or "(local files)"
+        with self._lock:
+            if host not in self._semaphores:
+                self._semaphores[host] = threading.BoundedSemaphore(self._per_host)
+            return self._semaphores[host]
+
+
+class PollScheduler:
+    def __init__(
+        self,
+        settings: Settings,
+        log: EventLog,
+        model: ReadModel,
+        publisher: Publisher,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+        fetcher_factory: Callable[[], Fetcher] | None = None,
+        jitter: Callable[[float], float] = lambda high: random.uniform(0, high),
+    ) -> None:
+        self._settings = settings
+        self._log = log
+        self._model = model
+        self._publisher = publisher
+        self._metrics = metrics
+        self._clock = clock
+        self._new_fetcher = fetcher_factory or (lambda: Fetcher(clock=clock))
+        self._jitter = jitter
+        self._limits = _HostLimits(settings.service.per_host)
+        self._running: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[PollSummary]]] = {}
+        self._running_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(settings.service.workers)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+        )
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        states = self._model.sources()
+        now = self._clock()
+        for source in self._settings.sources:
+            interval = source.interval.total_seconds()
+            due = next_poll_at(
+                states.get(source.name), source.interval, self._settings.service.max_backoff
+            )
+            self._scheduler.add_job(
+                self._run,
+                IntervalTrigger(seconds=interval, jitter=self._jitter_bound(source), timezone=UTC),
+                args=[source],
+                id=source.name,
+                name=f"poll {source.name}",
+                next_run_time=max(due or now, now),
+                misfire_grace_time=max(1, int(interval * 0.9)),
+            )
+        self._scheduler.start()
+        logger.info("scheduler started", extra={"sources": len(self._settings.sources)})
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop polling; give polls in flight `grace` seconds, then cancel them."""
+        if self._scheduler.state == STATE_STOPPED:
+            return
+        self._stopping.set()
+        self._scheduler.pause()
+        limit = self._settings.service.shutdown_grace.total_seconds() if grace is None else grace
+        deadline = time.monotonic() + limit
+        while self.in_flight() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self._running_lock:
+            abandoned = list(self._running.items())
+        for name, (loop, task) in abandoned:
+            logger.warning("abandoning poll at shutdown", extra={"source": name})
+            loop.call_soon_threadsafe(task.cancel)
+        self._scheduler.shutdown(wait=True)
+        logger.info("scheduler stopped", extra={"abandoned": len(abandoned)})
+
+    @property
+    def running(self) -> bool:
+        return bool(self._scheduler.state == STATE_RUNNING)
+
+    def in_flight(self) -> list[str]:
+        with self._running_lock:
+            return sorted(self._running)
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        """When APScheduler will next run each source's job."""
+        return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
+
+    # -- one poll ------------------------------------------------------------
+
+    def _jitter_bound(self, source: SourceConfig) -> float:
+        """Configured jitter, but never more than a quarter of the interval."""
+        return min(
+            self._settings.service.jitter.total_seconds(), source.interval.total_seconds() / 4
+        )
+
+    def _run(self, source: SourceConfig) -> None:
+        if self._stopping.is_set():
+            return
+        with self._limits.for_url(source.url):
+            if self._stopping.is_set():
+                return
+            started = time.perf_counter()
+            try:
+                summary = asyncio.run(self._poll(source))
+            except asyncio.CancelledError:
+                logger.warning("poll abandoned; nothing appended", extra={"source": source.name})
+                return
+            except StoreError as exc:
+                logger.error("store unavailable", extra={"source": source.name, "error": str(exc)})
+                return
+            except Exception:
+                logger.exception("poll crashed", extra={"source": source.name})
+                return
+            elapsed = time.perf_counter() - started
+        self._metrics.record_poll(summary, elapsed)
+        try:
+            if summary.added or summary.revised:
+                self._publisher.refresh()
+            self._reschedule(source)
+        except StoreError as exc:
+            logger.error("store unavailable", extra={"source": source.name, "error": str(exc)})
+        self._log_poll(summary, elapsed)
+
+    async def _poll(self, source: SourceConfig) -> PollSummary:
+        task = asyncio.current_task()
+        assert task is not None
+        with self._running_lock:
+            self._running[source.name] = (asyncio.get_running_loop(), task)
+        fetcher = self._new_fetcher()
+        try:
+            return await poll_source(source, fetcher, self._log, self._model, self._clock)
+        finally:
+            with self._running_lock:
+                self._running.pop(source.name, None)
+            await fetcher.aclose()
+
+    def _reschedule(self, source: SourceConfig) -> None:
+        state = self._model.source(source.name)
+        due = next_poll_at(state, source.interval, self._settings.service.max_backoff)
+        now = self._clock()
+        when = max(due or now, now) + timedelta(seconds=self._jitter(self._jitter_bound(source)))
+        if self._stopping.is_set():
+            return
+        try:
+            self._scheduler.modify_job(source.name, next_run_time=when)
+        except JobLookupError:
+            return
+
+    def _log_poll(self, summary: PollSummary, elapsed: float) -> None:
+        fields: dict[str, object] = {
+            "source": summary.source,
+            "outcome": summary.outcome,
+            "seconds": round(elapsed, 3),
+        }
+        job = self._scheduler.get_job(summary.source)
+        if job is not None and job.next_run_time is not None:
+            fields["next_poll"] = job.next_run_time.astimezone(UTC).isoformat()
+        if summary.error:
+            logger.warning(
+                "poll failed", extra=fields | {"kind": summary.error_kind, "error": summary.error}
+            )
+        else:
+            logger.info(
+                "poll",
+                extra=fields
+                | {
+                    "added": summary.added,
+                    "revised": summary.revised,
+                    "unchanged": summary.unchanged,
+                },
+            )

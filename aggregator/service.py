@@ -1,0 +1,136 @@
+"""`aggregator run` and `aggregator serve`: one foreground process.
+
+`run` is the scheduler plus the web server; `serve` is the web server alone
+over a log that something else appends to. Both build the same parts (the
+publisher that keeps feed documents in step with the log, the metrics, the
+health report) and differ only in whether a `PollScheduler` is attached.
+
+The scheduler lives inside the web app's lifespan: it starts once the server
+is listening and is stopped (polls finished or cancelled, see `scheduler`)
+before the process exits, on SIGINT or SIGTERM (see `webserver.serve`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from anyio import to_thread
+from starlette.applications import Starlette
+
+from aggregator.config import Settings
+from aggregator.events import format_time
+from aggregator.metrics import Metrics
+from aggregator.polling import next_poll_at
+from aggregator.publish.live import Publisher
+from aggregator.scheduler import PollScheduler
+from aggregator.store.sql import SqlStore
+from aggregator.web import create_app
+from aggregator.webserver import address, bind, serve
+
+logger = logging.getLogger("aggregator.service")
+
+
+@dataclass
+class Service:
+    settings: Settings
+    store: SqlStore
+    publisher: Publisher
+    metrics: Metrics
+    scheduler: PollScheduler | None
+
+    @classmethod
+    def build(cls, settings: Settings, store: SqlStore, poll: bool) -> Service:
+        metrics = Metrics(settings, store.log, store.read_model)
+        publisher = Publisher(
+            settings, store.log, store.read_model, store.clock, on_render=metrics.record_render
+        )
+        scheduler = (
+            PollScheduler(settings, store.log, store.read_model, publisher, metrics, store.clock)
+            if poll
+            else None
+        )
+        return cls(settings, store, publisher, metrics, scheduler)
+
+    def app(self) -> Starlette:
+        @asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            await to_thread.run_sync(self.publisher.refresh)
+            if self.scheduler is not None:
+                self.scheduler.start()
+            yield
+            if self.scheduler is not None:
+                await to_thread.run_sync(self.scheduler.stop)
+
+        return create_app(
+            self.settings, self.publisher, self.health, self.metrics.exposition, lifespan
+        )
+
+    def health(self) -> tuple[bool, Mapping[str, Any]]:
+        """Healthy means: the store answers and, under `run`, the scheduler runs.
+
+        A failing source does not make the service unhealthy (restarting would
+        not mend a remote server); it shows in the per-source report.
+        """
+        scheduler = (
+            "absent" if self.scheduler is None else
+            "running" if self.scheduler.running else "stopped"
+        )  # fmt: skip
+        body: dict[str, Any] = {"scheduler": scheduler}
+        try:
+            body["log_head"] = self.store.log.head()
+            body["projection_position"] = self.store.read_model.checkpoint()
+            states = self.store.read_model.sources()
+        except Exception as exc:
+            # Any store failure means unhealthy, and the report says which.
+            body.update(status="unavailable", store=f"error: {type(exc).__name__}: {exc}"[:300])
+            return False, body
+        body["store"] = "ok"
+        runs = self.scheduler.next_runs() if self.scheduler is not None else {}
+        sources: dict[str, Any] = {}
+        for source in self.settings.sources:
+            state = states.get(source.name)
+            due: datetime | None = runs.get(source.name) or next_poll_at(
+                state, source.interval, self.settings.service.max_backoff
+            )
+            sources[source.name] = {
+                "last_poll": _time(state.last_polled_at if state else None),
+                "last_outcome": state.last_outcome if state else None,
+                "consecutive_failures": state.consecutive_failures if state else 0,
+                "entries": state.entry_count if state else 0,
+                "next_poll": _time(due),
+                "polling": source.name in (self.scheduler.in_flight() if self.scheduler else []),
+            }
+        body["sources"] = sources
+        healthy = scheduler != "stopped"
+        body["status"] = "ok" if healthy else "unavailable"
+        return healthy, body
+
+
+def _time(value: datetime | None) -> str | None:
+    return format_time(value) if value is not None else None
+
+
+def run_foreground(service: Service, host: str, port: int) -> int:
+    """Listen, print where to subscribe, serve until SIGINT/SIGTERM; exit 0 on a stop."""
+    sock = bind(host, port)
+    base = address(sock)
+    print(f"serving {base}/feed.atom  (subscribe to this URL in a feed reader)", flush=True)
+    mode = "polling and serving" if service.scheduler is not None else "serving only"
+    logger.info(
+        f"{mode}; Ctrl-C to stop",
+        extra={"address": base, "sources": len(service.settings.sources)},
+    )
+    configured = service.settings.feed.base_url
+    if configured.rstrip("/") != base:
+        logger.warning(
+            "feed.base_url differs from the listening address; feeds link to base_url",
+            extra={"base_url": configured, "address": base},
+        )
+    stops = serve(service.app(), sock, log_level=logging.getLogger().level)
+    logger.info("stopped", extra={"signal": ",".join(stops) or "none"})
+    return 0
