@@ -160,6 +160,7 @@ async def poll_source(
 ) -> PollSummary:
     """Poll once and append the outcome; failures are recorded, never raised."""
     poll_id = new_poll_id()
+    attempted_at = clock()
     state = model.source(source.name)
     events: list[Event]
     try:
@@ -186,7 +187,7 @@ async def poll_source(
             assert isinstance(polled, SourcePolled)
             summary = PollSummary(source.name, polled.added, polled.revised, polled.unchanged)
     except (FetchError, ExtractError) as exc:
-        events = [_failed(source, poll_id, clock(), exc.kind, str(exc), exc)]
+        events = [_failed(source, poll_id, attempted_at, exc.kind, str(exc), exc)]
         summary = PollSummary(source.name, error=str(exc), error_kind=exc.kind)
     except StoreError:
         raise
@@ -195,7 +196,7 @@ async def poll_source(
         # the service's: record it (with the traceback in the log) and go on.
         logger.exception("extracting %s raised", source.name)
         reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
-        events = [_failed(source, poll_id, clock(), "internal", reason, exc)]
+        events = [_failed(source, poll_id, attempted_at, "internal", reason, exc)]
         summary = PollSummary(source.name, error=reason, error_kind="internal")
     written = log.append(events)
     catch_up(log, model)

@@ -1,0 +1,44 @@
+"""Unit tests of `collect.poll_source` alone, over the in-memory store."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from aggregator.collect import poll_source
+from aggregator.events import SourceFailed
+from aggregator.fetch import Fetcher
+from aggregator.store.memory import MemoryEventLog, MemoryReadModel
+from tests.conftest import Project
+from tests.support import ManualClock
+
+
+def test_an_extractor_crash_is_that_sources_recorded_failure(
+    project: Project, clock: ManualClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def crash(*args: object) -> object:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    # Stands in for a page that trips a bug in an extractor: the poll must
+    # record it like any other failure, so the service goes on polling.
+    monkeypatch.setattr("aggregator.collect.extract", crash)
+    log, model = MemoryEventLog(clock), MemoryReadModel()
+    source = project.settings().source("aljazeera")
+
+    async def poll() -> None:
+        fetcher = Fetcher(clock=clock)
+        try:
+            summary = await poll_source(source, fetcher, log, model, clock)
+        finally:
+            await fetcher.aclose()
+        assert summary.outcome == "failed" and summary.error_kind == "internal"
+
+    asyncio.run(poll())
+    (record,) = list(log.read())
+    failed = record.event()
+    assert isinstance(failed, SourceFailed) and failed.kind == "internal"
+    assert failed.reason == "internal error: RecursionError: maximum recursion depth exceeded"
+    state = model.source("aljazeera")
+    assert state is not None and state.consecutive_failures == 1
