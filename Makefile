@@ -1,13 +1,16 @@
 # Two commands on a fresh machine:
-#   make run    set up a virtual environment, collect the seed live blogs
-#               into an SQLite log and write the merged Atom feed
+#   make run    set up a virtual environment and start the service on the
+#               seed live blogs: it polls them into an SQLite log and serves
+#               the merged Atom feed at http://127.0.0.1:8080/feed.atom
 #   make test   set up the same environment and run the test suite
+# Also: make live (watch the feed grow from the live fixture), make collect
+# (one poll of every source, then exit), make smoke (start, check, stop).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint check clean
+.PHONY: install run live collect smoke test lint check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +21,19 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/aggregator run
+
+# The fixture replays the seeds as they grew (600x); the service polls it every 2s.
+live: $(STAMP)
+	$(BIN)/aggregator fixtures serve & fixture=$$!; \
+	trap 'kill $$fixture 2>/dev/null' EXIT; \
+	$(BIN)/aggregator --config config/live.toml run
+
+collect: $(STAMP)
 	$(BIN)/aggregator collect
+
+smoke: $(STAMP)
+	bash .ci/smoke
 
 test: $(STAMP)
 	$(BIN)/pytest
