@@ -42,9 +42,12 @@ from aggregator.fetch import Fetcher
 from aggregator.metrics import Metrics
 from aggregator.polling import next_poll_at
 from aggregator.publish.live import Publisher
-from aggregator.store.base import EventLog, ReadModel
+from aggregator.store.base import EventLog, ReadModel, SourceState
 
 logger = logging.getLogger("aggregator.scheduler")
+
+# How long a stop waits, beyond the grace, for jobs to leave after cancellation.
+_SETTLE_TIMEOUT = 30.0
 
 
 class _HostLimits:
@@ -75,7 +78,7 @@ class PollScheduler:
         fetcher_factory: Callable[[], Fetcher] | None = None,
         jitter: Callable[[float], float] = lambda high: random.uniform(0, high),
     ) -> None:
-        self._settings = settings
+        self.settings = settings
         self._log = log
         self._model = model
         self._publisher = publisher
@@ -87,6 +90,8 @@ class PollScheduler:
         self._running: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[PollSummary]]] = {}
         self._running_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._active = 0
+        self._idle = threading.Condition()
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(settings.service.workers)},
@@ -97,23 +102,48 @@ class PollScheduler:
 
     def start(self) -> None:
         states = self._model.sources()
-        now = self._clock()
-        for source in self._settings.sources:
-            interval = source.interval.total_seconds()
-            due = next_poll_at(
-                states.get(source.name), source.interval, self._settings.service.max_backoff
-            )
-            self._scheduler.add_job(
-                self._run,
-                IntervalTrigger(seconds=interval, jitter=self._jitter_bound(source), timezone=UTC),
-                args=[source],
-                id=source.name,
-                name=f"poll {source.name}",
-                next_run_time=max(due or now, now),
-                misfire_grace_time=max(1, int(interval * 0.9)),
-            )
+        for source in self.settings.sources:
+            self._add_job(source, states.get(source.name))
         self._scheduler.start()
-        logger.info("scheduler started", extra={"sources": len(self._settings.sources)})
+        logger.info("scheduler started", extra={"sources": len(self.settings.sources)})
+
+    def reconfigure(self, settings: Settings) -> dict[str, list[str]]:
+        """Follow a reloaded config: add, drop and replace jobs whose source changed.
+
+        A replaced job's first run comes from the log like at a start, so an
+        edit never resets a source's backoff. A poll already running for a
+        dropped source finishes and is not rescheduled.
+        """
+        old = {s.name: s for s in self.settings.sources}
+        new = {s.name: s for s in settings.sources}
+        self.settings = settings
+        changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
+        states = self._model.sources()
+        for name, source in new.items():
+            if old.get(name) == source:
+                continue
+            if name in old:
+                self._scheduler.remove_job(name)
+            self._add_job(source, states.get(name))
+            changes["changed" if name in old else "added"].append(name)
+        for name in old.keys() - new.keys():
+            self._scheduler.remove_job(name)
+            changes["removed"].append(name)
+        return changes
+
+    def _add_job(self, source: SourceConfig, state: SourceState | None) -> None:
+        now = self._clock()
+        interval = source.interval.total_seconds()
+        due = next_poll_at(state, source.interval, self.settings.service.max_backoff)
+        self._scheduler.add_job(
+            self._run,
+            IntervalTrigger(seconds=interval, jitter=self._jitter_bound(source), timezone=UTC),
+            args=[source],
+            id=source.name,
+            name=f"poll {source.name}",
+            next_run_time=max(due or now, now),
+            misfire_grace_time=max(1, int(interval * 0.9)),
+        )
 
     def stop(self, grace: float | None = None) -> None:
         """Stop polling; give polls in flight `grace` seconds, then cancel them."""
@@ -121,7 +151,7 @@ class PollScheduler:
             return
         self._stopping.set()
         self._scheduler.pause()
-        limit = self._settings.service.shutdown_grace.total_seconds() if grace is None else grace
+        limit = self.settings.service.shutdown_grace.total_seconds() if grace is None else grace
         deadline = time.monotonic() + limit
         while self.in_flight() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -130,6 +160,11 @@ class PollScheduler:
         for name, (loop, task) in abandoned:
             logger.warning("abandoning poll at shutdown", extra={"source": name})
             loop.call_soon_threadsafe(task.cancel)
+        # APScheduler's shutdown holds its job-store lock while it joins the
+        # pool, so a job still about to reschedule itself would deadlock it:
+        # wait until every job has left `_run` first.
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=limit + _SETTLE_TIMEOUT)
         self._scheduler.shutdown(wait=True)
         logger.info("scheduler stopped", extra={"abandoned": len(abandoned)})
 
@@ -150,10 +185,20 @@ class PollScheduler:
     def _jitter_bound(self, source: SourceConfig) -> float:
         """Configured jitter, but never more than a quarter of the interval."""
         return min(
-            self._settings.service.jitter.total_seconds(), source.interval.total_seconds() / 4
+            self.settings.service.jitter.total_seconds(), source.interval.total_seconds() / 4
         )
 
     def _run(self, source: SourceConfig) -> None:
+        with self._idle:
+            self._active += 1
+        try:
+            self._run_once(source)
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def _run_once(self, source: SourceConfig) -> None:
         if self._stopping.is_set():
             return
         with self._limits.for_url(source.url):
@@ -173,13 +218,14 @@ class PollScheduler:
                 return
             elapsed = time.perf_counter() - started
         self._metrics.record_poll(summary, elapsed)
+        when: datetime | None = None
         try:
             if summary.added or summary.revised:
                 self._publisher.refresh()
-            self._reschedule(source)
+            when = self._reschedule(source)
         except StoreError as exc:
             logger.error("store unavailable", extra={"source": source.name, "error": str(exc)})
-        self._log_poll(summary, elapsed)
+        self._log_poll(summary, elapsed, when)
 
     async def _poll(self, source: SourceConfig) -> PollSummary:
         task = asyncio.current_task()
@@ -194,27 +240,28 @@ class PollScheduler:
                 self._running.pop(source.name, None)
             await fetcher.aclose()
 
-    def _reschedule(self, source: SourceConfig) -> None:
+    def _reschedule(self, source: SourceConfig) -> datetime | None:
+        """Move the job to its next due time; None when there is no job to move."""
         state = self._model.source(source.name)
-        due = next_poll_at(state, source.interval, self._settings.service.max_backoff)
+        due = next_poll_at(state, source.interval, self.settings.service.max_backoff)
         now = self._clock()
         when = max(due or now, now) + timedelta(seconds=self._jitter(self._jitter_bound(source)))
         if self._stopping.is_set():
-            return
+            return None
         try:
             self._scheduler.modify_job(source.name, next_run_time=when)
         except JobLookupError:
-            return
+            return None
+        return when
 
-    def _log_poll(self, summary: PollSummary, elapsed: float) -> None:
+    def _log_poll(self, summary: PollSummary, elapsed: float, when: datetime | None) -> None:
         fields: dict[str, object] = {
             "source": summary.source,
             "outcome": summary.outcome,
             "seconds": round(elapsed, 3),
         }
-        job = self._scheduler.get_job(summary.source)
-        if job is not None and job.next_run_time is not None:
-            fields["next_poll"] = job.next_run_time.astimezone(UTC).isoformat()
+        if when is not None:
+            fields["next_poll"] = when.astimezone(UTC).isoformat()
         if summary.error:
             logger.warning(
                 "poll failed", extra=fields | {"kind": summary.error_kind, "error": summary.error}
