@@ -41,7 +41,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 class _SourceGauges(Collector):
     def __init__(self, settings: Settings, log: EventLog, model: ReadModel) -> None:
-        self._settings = settings
+        self.settings = settings
         self._log = log
         self._model = model
 
@@ -71,7 +71,7 @@ class _SourceGauges(Collector):
             "aggregator_source_entries", "Entries the source has in the log", labels=labels
         )
         states = self._model.sources()
-        for source in self._settings.sources:
+        for source in self.settings.sources:
             state = states.get(source.name)
             if state is None:
                 continue
@@ -81,7 +81,7 @@ class _SourceGauges(Collector):
                 success.add_metric([source.name], state.last_success_at.timestamp())
             if state.last_polled_at is not None:
                 polled.add_metric([source.name], state.last_polled_at.timestamp())
-            due = next_poll_at(state, source.interval, self._settings.service.max_backoff)
+            due = next_poll_at(state, source.interval, self.settings.service.max_backoff)
             if due is not None:
                 upcoming.add_metric([source.name], due.timestamp())
         head = GaugeMetricFamily(
@@ -124,7 +124,12 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=self.registry,
         )
-        self.registry.register(_SourceGauges(settings, log, model))
+        self._gauges = _SourceGauges(settings, log, model)
+        self.registry.register(self._gauges)
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Report on the sources the new settings configure."""
+        self._gauges.settings = settings
 
     def record_poll(self, summary: PollSummary, seconds: float) -> None:
         self.polls.labels(summary.source, summary.outcome).inc()

@@ -8,12 +8,15 @@ health report) and differ only in whether a `PollScheduler` is attached.
 The scheduler lives inside the web app's lifespan: it starts once the server
 is listening and is stopped (polls finished or cancelled, see `scheduler`)
 before the process exits, on SIGINT or SIGTERM (see `webserver.serve`).
+SIGHUP re-reads the config file (`Service.reload`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+import signal
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +25,8 @@ from typing import Any
 from anyio import to_thread
 from starlette.applications import Starlette
 
-from aggregator.config import Settings
+from aggregator.config import Settings, load_settings
+from aggregator.errors import ConfigError
 from aggregator.events import format_time
 from aggregator.metrics import Metrics
 from aggregator.polling import next_poll_at
@@ -62,13 +66,51 @@ class Service:
             await to_thread.run_sync(self.publisher.refresh)
             if self.scheduler is not None:
                 self.scheduler.start()
+            reloads = _on_sighup(self.reload)
             yield
+            if reloads:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             if self.scheduler is not None:
                 await to_thread.run_sync(self.scheduler.stop)
 
-        return create_app(
-            self.settings, self.publisher, self.health, self.metrics.exposition, lifespan
-        )
+        return create_app(self.publisher, self.health, self.metrics.exposition, lifespan)
+
+    def reload(self) -> bool:
+        """Re-read the config file and follow it, or keep running as before.
+
+        Sources and feed settings apply at once; storage, host, port, workers
+        and per_host need a restart, and a reload that changes them says so.
+        A config with an error is refused whole, naming the file and key.
+        """
+        try:
+            settings = load_settings(self.settings.path)
+        except ConfigError as exc:
+            logger.error(
+                "reload refused; the running configuration stays", extra={"error": str(exc)}
+            )
+            return False
+        pending = [
+            key
+            for key, old, new in (
+                ("storage.url", self.settings.database_url, settings.database_url),
+                ("service.host", self.settings.service.host, settings.service.host),
+                ("service.port", self.settings.service.port, settings.service.port),
+                ("service.workers", self.settings.service.workers, settings.service.workers),
+                ("service.per_host", self.settings.service.per_host, settings.service.per_host),
+            )
+            if old != new
+        ]
+        if pending:
+            logger.warning(
+                "some changes take effect only at the next start", extra={"keys": ",".join(pending)}
+            )
+        self.settings = settings
+        self.metrics.reconfigure(settings)
+        changes = self.scheduler.reconfigure(settings) if self.scheduler is not None else {}
+        self.publisher.reconfigure(settings)
+        fields = {key: ",".join(names) for key, names in changes.items() if names}
+        logger.info("configuration reloaded", extra={"sources": len(settings.sources), **fields})
+        return True
 
     def health(self) -> tuple[bool, Mapping[str, Any]]:
         """Healthy means: the store answers and, under `run`, the scheduler runs.
@@ -109,6 +151,22 @@ class Service:
         healthy = scheduler != "stopped"
         body["status"] = "ok" if healthy else "unavailable"
         return healthy, body
+
+
+def _on_sighup(reload: Callable[[], bool]) -> bool:
+    """Reload on SIGHUP, in a worker thread; False where signals cannot be had
+    (not the main thread, as under a test server)."""
+    loop = asyncio.get_running_loop()
+
+    def requested() -> None:
+        logger.info("SIGHUP: reloading the configuration")
+        loop.run_in_executor(None, reload)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, requested)
+    except (RuntimeError, ValueError, NotImplementedError):
+        return False
+    return True
 
 
 def _time(value: datetime | None) -> str | None:

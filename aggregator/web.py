@@ -74,23 +74,25 @@ def feed_response(request: Request, document: Document, max_age: int) -> Respons
 
 
 def create_app(
-    settings: Settings,
     publisher: Publisher,
     health: Health,
     metrics: Callable[[], bytes],
     lifespan: Lifespan[Starlette] | None = None,
 ) -> Starlette:
-    max_age = int(settings.service.cache_max_age.total_seconds())
+    """The app; settings are read from the publisher per request, so a reload shows."""
+
+    def max_age() -> int:
+        return int(publisher.settings.service.cache_max_age.total_seconds())
 
     def merged(request: Request) -> Response:
-        return feed_response(request, publisher.current().merged, max_age)
+        return feed_response(request, publisher.current().merged, max_age())
 
     def source(request: Request) -> Response:
         name = request.path_params["name"]
         document = publisher.current().sources.get(name)
         if document is None:
             return PlainTextResponse(f"no source named {name!r}\n", status_code=404)
-        return feed_response(request, document, max_age)
+        return feed_response(request, document, max_age())
 
     def healthz(request: Request) -> Response:
         healthy, body = health()
@@ -100,7 +102,8 @@ def create_app(
         return Response(metrics(), media_type=METRICS_CONTENT_TYPE)
 
     def index(request: Request) -> Response:
-        return Response(_index_page(settings), media_type="text/html; charset=utf-8")
+        page = _index_page(publisher.settings)
+        return Response(page, media_type="text/html; charset=utf-8")
 
     routes = [
         Route("/", index, methods=["GET", "HEAD"]),

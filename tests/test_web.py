@@ -50,7 +50,7 @@ def site(project: Project, clock: ManualClock) -> Iterator[Site]:
         on_render=metrics.record_render,
         min_refresh=0,
     )
-    app = create_app(settings, publisher, healthy, metrics.exposition)
+    app = create_app(publisher, healthy, metrics.exposition)
     try:
         with running(app) as base:
             yield Site(session, base, publisher)

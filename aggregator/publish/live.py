@@ -68,7 +68,7 @@ class Publisher:
         min_refresh: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._settings = settings
+        self.settings = settings
         self._log = log
         self._model = model
         self._clock = clock
@@ -79,6 +79,14 @@ class Publisher:
         self._lock = threading.Lock()
         self._edition: Edition | None = None
         self._checked = float("-inf")
+        self._stale = False
+
+    def reconfigure(self, settings: Settings) -> Edition:
+        """Render again under new settings (titles, sources), whatever the log did."""
+        with self._lock:
+            self.settings = settings
+            self._stale = True
+        return self.refresh()
 
     def refresh(self) -> Edition:
         """Catch the projection up with the log and return the current edition."""
@@ -87,13 +95,14 @@ class Publisher:
             self._checked = self._monotonic()
             position = self._model.checkpoint()
             edition = self._edition
-            if edition is not None and edition.position == position:
+            if edition is not None and edition.position == position and not self._stale:
                 return edition
+            self._stale = False
             started = time.perf_counter()
-            merged = render_merged(self._settings, self._model)
-            sources = render_sources(self._settings, self._model)
+            merged = render_merged(self.settings, self._model)
+            sources = render_sources(self.settings, self._model)
             if self._write_files:
-                write_documents(self._settings, merged, sources)
+                write_documents(self.settings, merged, sources)
             self._on_render(time.perf_counter() - started)
             changed_at = self._model.last_recorded_at() or self._clock()
             old = edition.sources if edition is not None else {}

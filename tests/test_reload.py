@@ -1,0 +1,70 @@
+"""Reloading the configuration of a running service (what SIGHUP triggers)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from aggregator.service import Service
+from aggregator.store import open_store
+from tests.conftest import Project
+
+
+@pytest.fixture
+def service(project: Project) -> Iterator[Service]:
+    settings = project.settings()
+    store = open_store(settings.database_url)
+    running = Service.build(settings, store, poll=True)
+    assert running.scheduler is not None
+    running.scheduler.start()
+    try:
+        yield running
+    finally:
+        running.scheduler.stop(grace=1)
+        store.close()
+
+
+def test_reload_follows_sources_and_feed_settings(
+    service: Service, project: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert service.scheduler is not None
+    assert set(service.scheduler.next_runs()) == {"aljazeera", "dailyknight"}
+    text = project.config.read_text(encoding="utf-8")
+    dailyknight = text.index('[[sources]]\nname = "dailyknight"')
+    edited = text[:dailyknight].replace('title = "Test feed"', 'title = "Renamed feed"')
+    project.config.write_text("[service]\nport = 9999\n" + edited, encoding="utf-8")
+    caplog.set_level(logging.INFO, logger="aggregator")
+
+    assert service.reload()
+
+    assert set(service.scheduler.next_runs()) == {"aljazeera"}
+    edition = service.publisher.current()
+    assert b"<title>Renamed feed</title>" in edition.merged.body
+    assert set(edition.sources) == {"aljazeera"}
+    assert b'source="dailyknight"' not in service.metrics.exposition()
+    healthy, body = service.health()
+    assert healthy and set(body["sources"]) == {"aljazeera"}
+    restart = next(r for r in caplog.records if "next start" in r.getMessage())
+    assert restart.__dict__["keys"] == "service.port"
+    done = next(r for r in caplog.records if r.getMessage() == "configuration reloaded")
+    assert done.__dict__["removed"] == "dailyknight"
+
+
+def test_a_broken_config_is_refused_and_nothing_changes(
+    service: Service, project: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = service.settings
+    text = project.config.read_text(encoding="utf-8")
+    project.config.write_text(text.replace('interval = "5m"', 'interval = "soon"', 1))
+    caplog.set_level(logging.INFO, logger="aggregator")
+
+    assert not service.reload()
+
+    assert service.settings is before
+    assert service.scheduler is not None
+    assert set(service.scheduler.next_runs()) == {"aljazeera", "dailyknight"}
+    refused = next(r for r in caplog.records if r.getMessage().startswith("reload refused"))
+    assert str(project.config) in refused.__dict__["error"]
+    assert "sources[0] (aljazeera).interval" in refused.__dict__["error"]
