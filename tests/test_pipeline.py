@@ -14,6 +14,9 @@ import pytest
 from lxml import etree
 
 from aggregator.events import EntryRevised
+from aggregator.projections import catch_up
+from aggregator.publish.files import render_merged
+from aggregator.store.memory import MemoryReadModel
 from tests.atom_checks import NS, atom_problems
 from tests.conftest import Project
 from tests.session import PipelineSession
@@ -70,6 +73,28 @@ def test_merged_feed_meets_rfc_4287_and_carries_every_entry_field(
         assert source_title in ("Al Jazeera", "The Daily Knight")
         assert entry.findtext("a:source/a:id", namespaces=NS)
         assert entry.findtext("a:source/a:updated", namespaces=NS)
+
+
+def test_an_entry_renders_the_same_bytes_as_its_source_grows(session: PipelineSession) -> None:
+    """Feed readers compare an entry with what they stored: if its XML changed
+    whenever a later update of the same source arrived (as an `atom:source`
+    `updated` taken from the source's latest change did), every old entry
+    would be reported modified at every poll."""
+
+    def entries(document: bytes) -> dict[str, bytes]:
+        root = etree.fromstring(document)
+        return {
+            entry.findtext("a:id", namespaces=NS): etree.tostring(entry, with_tail=False)
+            for entry in root.xpath("a:entry", namespaces=NS)
+        }
+
+    session.collect()
+    partial = MemoryReadModel()
+    catch_up(session.store.log, partial, upto=20)
+    before = entries(render_merged(session.settings, partial))
+    after = entries(session.rendered())
+    assert 0 < len(before) < len(after) == 46
+    assert {entry_id: after[entry_id] for entry_id in before} == before
 
 
 def test_feed_updated_is_the_latest_entry_change_not_the_render_time(

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from aggregator import __version__
 from aggregator.config import FeedConfig, SourceConfig
 from aggregator.extract.sanitize import strip_xml_illegal
-from aggregator.store.base import EntryState, SourceState
+from aggregator.store.base import EntryState
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_TYPE = "application/atom+xml"
@@ -69,7 +69,6 @@ def render_feed(
     head: FeedHead,
     entries: Iterable[EntryState],
     sources: dict[str, SourceConfig],
-    states: dict[str, SourceState],
     fallback_updated: datetime | None,
 ) -> bytes:
     """One Atom document; `fallback_updated` dates a document with no entries."""
@@ -87,15 +86,13 @@ def render_feed(
     generator = _text(root, "generator", "aggregator")
     generator.set("version", __version__)
     for entry in entries:
-        _entry(root, entry, sources.get(entry.source), states.get(entry.source))
+        _entry(root, entry, sources.get(entry.source))
     ET.indent(root, space="  ")
     body = ET.tostring(root, encoding="unicode", xml_declaration=False)
     return ('<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n").encode("utf-8")
 
 
-def _entry(
-    root: ET.Element, entry: EntryState, source: SourceConfig | None, state: SourceState | None
-) -> None:
+def _entry(root: ET.Element, entry: EntryState, source: SourceConfig | None) -> None:
     element = ET.SubElement(root, "entry")
     outlet = source.title if source else entry.source
     _text(element, "id", entry.entry_id)
@@ -115,8 +112,11 @@ def _entry(
     _text(origin, "title", outlet)
     if source:
         _link(origin, "alternate", source.link, "text/html")
-    source_updated = state.updated if state and state.updated else entry.updated
-    _text(origin, "updated", rfc3339(source_updated))
+    # The source feed as this entry version was copied from it: updated no
+    # earlier than the entry itself. Not the source's latest change, which
+    # would alter every older entry of the source whenever a new one arrives,
+    # so that a feed reader saw them all as modified.
+    _text(origin, "updated", rfc3339(entry.updated))
 
 
 def _text(parent: ET.Element, tag: str, value: str) -> ET.Element:

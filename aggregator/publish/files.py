@@ -42,9 +42,7 @@ def write_atomic(path: Path, data: bytes) -> bool:
 def render_merged(settings: Settings, model: ReadModel) -> bytes:
     sources = {s.name: s for s in settings.sources}
     entries = model.entries(limit=settings.feed.max_entries)
-    return render_feed(
-        merged_head(settings.feed), entries, sources, model.sources(), model.last_recorded_at()
-    )
+    return render_feed(merged_head(settings.feed), entries, sources, model.last_recorded_at())
 
 
 def merged_feed_path(settings: Settings) -> Path:
@@ -58,13 +56,12 @@ def source_feed_path(settings: Settings, name: str) -> Path:
 def render_sources(settings: Settings, model: ReadModel) -> dict[str, bytes]:
     """One feed document per configured source, by source name."""
     sources = {s.name: s for s in settings.sources}
-    states = model.sources()
     fallback = model.last_recorded_at()
     documents: dict[str, bytes] = {}
     for source in settings.sources:
         entries = model.entries(source=source.name, limit=settings.feed.max_entries)
         documents[source.name] = render_feed(
-            source_head(settings.feed, source), entries, sources, states, fallback
+            source_head(settings.feed, source), entries, sources, fallback
         )
     return documents
 
