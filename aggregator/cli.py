@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -163,6 +164,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`aggregator events | head`): not an error of
+        # ours. Point stdout at /dev/null so the interpreter's final flush
+        # does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def cmd_run(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:

@@ -204,3 +204,17 @@ def test_missing_config_file_and_bad_toml(tmp_path: Path) -> None:
     broken.write_text("[feed\ntitle = 1\n", encoding="utf-8")
     result = run("--config", str(broken), "sources")
     assert result.returncode == 2 and "not valid TOML" in result.stderr
+
+
+def test_a_closed_pipe_ends_output_quietly(project: Project) -> None:
+    config = ["--config", str(project.config)]
+    assert run(*config, "collect").returncode == 0
+    # --json prints whole payloads: more than a pipe buffer holds, so writes must fail.
+    command = [sys.executable, "-m", "aggregator", *config, "events", "--json"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.readline()
+        process.stdout.close()  # like `| head -n 1`
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 0
+    assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr
