@@ -393,9 +393,7 @@ def lead(
     )
 
 
-def _lead_time(
-    ctx: ExtractContext, oldest_update: datetime | None
-) -> tuple[datetime, str] | None:
+def _lead_time(ctx: ExtractContext, oldest_update: datetime | None) -> tuple[datetime, str] | None:
     """The lead's time and why: configured start, else the configured day's midnight."""
     if ctx.start is not None:
         start = ctx.start if ctx.start.tzinfo else ctx.start.replace(tzinfo=ctx.timezone)
