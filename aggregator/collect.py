@@ -135,17 +135,23 @@ def plan_poll(
     return events
 
 
-def _context(source: SourceConfig, fetched: FetchResult) -> ExtractContext:
+def source_context(
+    source: SourceConfig,
+    fetched_at: datetime,
+    content_type: str | None = None,
+    server_date: datetime | None = None,
+) -> ExtractContext:
+    """What the extractor is told about a fetch of `source` (the fixture builds the same)."""
     return ExtractContext(
         source=source.name,
         page_url=source.link,
-        fetched_at=fetched.fetched_at,
+        fetched_at=fetched_at,
         timezone=source.timezone,
         day=source.day,
         start=source.start,
         author=source.author,
-        content_type=fetched.content_type,
-        server_date=fetched.server_date,
+        content_type=content_type,
+        server_date=server_date,
         selectors=source.selectors,
     )
 
@@ -180,7 +186,10 @@ async def poll_source(
             ]
             summary = PollSummary(source.name, not_modified=True)
         else:
-            page = extract(fetched.body, _context(source, fetched), source.format)
+            context = source_context(
+                source, fetched.fetched_at, fetched.content_type, fetched.server_date
+            )
+            page = extract(fetched.body, context, source.format)
             current = {e.key: e for e in model.entries(source=source.name)}
             events = plan_poll(source, page, current, fetched, poll_id)
             polled = events[-1]

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import formatdate, parsedate_to_datetime
+from email.utils import formatdate
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -34,13 +34,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from aggregator import webserver
+from aggregator.collect import source_context
 from aggregator.config import Settings, SourceConfig
 from aggregator.errors import AggregatorError
 from aggregator.extract import detect_format, extract
 from aggregator.extract.liveblog_text import normalised_lines, parse_stamp_line
 from aggregator.extract.sanitize import strip_xml_illegal
 from aggregator.extract.times import Ago, Stamp, is_newest_first, page_day
-from aggregator.model import ExtractContext
+from aggregator.web import is_fresh
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class Timeline:
                 f"{source.name}: the fixture replays plain-text live blogs only "
                 f"(format liveblog-text), not {served_as}"
             )
-        context = _context(source, _AFTER_EVERYTHING)
+        context = source_context(source, _AFTER_EVERYTHING, _CONTENT_TYPE)
         if page_day(context) is None:
             raise AggregatorError(
                 f"{source.name}: set `date` for this source: without it the page's times "
@@ -205,21 +206,6 @@ def _cut(name: str, text: str) -> tuple[str, list[tuple[Stamp, str]]]:
     return "".join(header), [(stamp, "".join(body)) for stamp, body in pieces]
 
 
-def _context(source: SourceConfig, fetched_at: datetime) -> ExtractContext:
-    """The context the collector gives the extractor when it fetches this fixture."""
-    return ExtractContext(
-        source=source.name,
-        page_url=source.link,
-        fetched_at=fetched_at,
-        timezone=source.timezone,
-        day=source.day,
-        start=source.start,
-        author=source.author,
-        content_type=_CONTENT_TYPE,
-        selectors=source.selectors,
-    )
-
-
 def _check_aware(when: datetime) -> None:
     if when.utcoffset() is None:
         raise ValueError(f"expected an aware datetime, got {when!r}")
@@ -312,7 +298,7 @@ def fixture_app(timelines: Mapping[str, Timeline], clock: VirtualClock) -> Starl
             "Last-Modified": formatdate(modified, usegmt=True),
             "Cache-Control": "no-cache",
         }
-        if _not_modified(request, headers["ETag"], modified):
+        if is_fresh(request, headers["ETag"], datetime.fromtimestamp(modified, UTC)):
             return Response(status_code=304, headers=headers)
         return Response(body, headers=headers, media_type=_CONTENT_TYPE)
 
@@ -322,24 +308,6 @@ def fixture_app(timelines: Mapping[str, Timeline], clock: VirtualClock) -> Starl
             Route("/{name}", page, methods=["GET", "HEAD"]),
         ]
     )
-
-
-def _not_modified(request: Request, etag: str, modified: int) -> bool:
-    """RFC 9110 13.2.2: If-None-Match decides when present, else If-Modified-Since."""
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-        return "*" in tags or etag in tags
-    if_modified_since = request.headers.get("if-modified-since")
-    if if_modified_since is None:
-        return False
-    try:
-        since = parsedate_to_datetime(if_modified_since)
-    except (TypeError, ValueError):
-        return False
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    return since.timestamp() >= modified
 
 
 def _iso(when: datetime) -> str:

@@ -56,19 +56,23 @@ def _not_modified_since(header: str, last_modified: datetime) -> bool:
     return last_modified <= since
 
 
+def is_fresh(request: Request, etag: str, last_modified: datetime) -> bool:
+    """Whether the client's copy is current: If-None-Match decides when present
+    (RFC 9110 13.2.2), else If-Modified-Since."""
+    none_match = request.headers.get("if-none-match")
+    if none_match is not None:
+        return _etag_matches(none_match, etag)
+    since = request.headers.get("if-modified-since")
+    return since is not None and _not_modified_since(since, last_modified)
+
+
 def feed_response(request: Request, document: Document, max_age: int) -> Response:
     headers = {
         "ETag": document.etag,
         "Last-Modified": format_datetime(document.last_modified.astimezone(UTC), usegmt=True),
         "Cache-Control": f"public, max-age={max_age}",
     }
-    none_match = request.headers.get("if-none-match")
-    if none_match is not None:
-        fresh = _etag_matches(none_match, document.etag)
-    else:
-        since = request.headers.get("if-modified-since")
-        fresh = since is not None and _not_modified_since(since, document.last_modified)
-    if fresh:
+    if is_fresh(request, document.etag, document.last_modified):
         return Response(status_code=304, headers=headers)
     return Response(document.body, media_type=ATOM_TYPE, headers=headers)
 

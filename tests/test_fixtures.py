@@ -27,6 +27,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from aggregator.collect import source_context
 from aggregator.config import SourceConfig
 from aggregator.errors import AggregatorError, ExtractError
 from aggregator.extract import extract
@@ -38,10 +39,10 @@ from aggregator.fixtures import (
     fixture_app,
     load_timelines,
 )
-from aggregator.model import ExtractContext, ExtractedEntry, content_hash
+from aggregator.model import ExtractedEntry, content_hash
 from tests.asgi_server import running
 from tests.conftest import Project
-from tests.support import AJ_SEED, DK_SEED, EXTRACT_FETCHED_AT, REPO, extract_context
+from tests.support import AJ_SEED, DK_SEED, EXTRACT_FETCHED_AT, REPO
 
 SEED_ENTRIES = 46
 WALL = 1_600_000_000.0
@@ -64,24 +65,12 @@ class FakeMonotonic:
         self.now += seconds
 
 
-def source_context(source: SourceConfig, fetched_at: datetime) -> ExtractContext:
-    """The context the collector builds for a fetch of this source at `fetched_at`."""
-    return extract_context(
-        source.link,
-        source.timezone.key,
-        source=source.name,
-        fetched_at=fetched_at,
-        day=source.day,
-        start=source.start,
-        author=source.author,
-        content_type="text/plain; charset=utf-8",
-    )
-
-
 def entries(
     source: SourceConfig, body: bytes, fetched_at: datetime = EXTRACT_FETCHED_AT
 ) -> dict[str, ExtractedEntry]:
-    page = extract(body, source_context(source, fetched_at), source.format)
+    page = extract(
+        body, source_context(source, fetched_at, "text/plain; charset=utf-8"), source.format
+    )
     keyed = {entry.key: entry for entry in page.entries}
     assert len(keyed) == len(page.entries), "duplicate keys"
     return keyed
