@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -218,3 +219,36 @@ def test_a_closed_pipe_ends_output_quietly(project: Project) -> None:
         stderr = process.stderr.read()
         assert process.wait(timeout=60) == 0
     assert b"Traceback" not in stderr and b"BrokenPipe" not in stderr
+
+
+def test_long_commands_show_progress_on_a_terminal_only(project: Project) -> None:
+    config = ["--config", str(project.config)]
+    assert run(*config, "collect").returncode == 0
+    controller, terminal = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    try:
+        replay = subprocess.run(
+            [sys.executable, "-m", "aggregator", *config, "replay"],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            env=environ,
+            cwd=REPO,
+            timeout=120,
+        )
+        os.close(terminal)
+        shown = b""
+        while chunk := _read_available(controller):
+            shown += chunk
+    finally:
+        os.close(controller)
+    assert replay.returncode == 0
+    assert b"replaying: position 48 of 48" in shown and b"replayed 48 events" in shown
+    # Piped, the same command prints no progress line at all.
+    assert "replay" not in run(*config, "replay").stderr
+
+
+def _read_available(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the terminal side is closed and drained
+        return b""

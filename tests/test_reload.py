@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from aggregator.service import Service
 from aggregator.store import open_store
 from tests.conftest import Project
+from tests.service_process import free_port, get, start_service, wait_for
+
+EMPTY = httpx.Response(404)
 
 
 @pytest.fixture
@@ -68,3 +74,30 @@ def test_a_broken_config_is_refused_and_nothing_changes(
     refused = next(r for r in caplog.records if r.getMessage().startswith("reload refused"))
     assert str(project.config) in refused.__dict__["error"]
     assert "sources[0] (aljazeera).interval" in refused.__dict__["error"]
+
+
+def test_sighup_reloads_a_running_service(project: Project, tmp_path: Path) -> None:
+    port = free_port()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    service = start_service(project.config, "run", port, logs)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: b"<entry>" in (get(base + "/feed.atom") or EMPTY).content, 30, "a feed")
+        text = project.config.read_text(encoding="utf-8")
+        project.config.write_text(text.replace('title = "Test feed"', 'title = "Renamed"'))
+        service.popen.send_signal(signal.SIGHUP)
+
+        def renamed() -> bool | None:
+            response = get(base + "/feed.atom")
+            return (
+                True
+                if response is not None and b"<title>Renamed</title>" in response.content
+                else None
+            )
+
+        wait_for(renamed, 30, "the renamed feed")
+        assert "configuration reloaded" in service.stderr()
+        assert service.signal(signal.SIGTERM, timeout=20) == 0, service.describe()
+    finally:
+        service.kill()

@@ -38,8 +38,23 @@ PAGE = (
 OK_HEADERS = {"ETag": '"v1"', "Content-Type": "text/plain; charset=utf-8"}
 
 
-def settings_for(tmp_path: Path, url: str, **service: str) -> Settings:
-    extra = "".join(f'{key} = "{value}"\n' for key, value in service.items())
+def settings_for(tmp_path: Path, url: str, *more: str, **service: str | int) -> Settings:
+    """One source named "flaky" at `url`, plus "other1", "other2"... at `more`."""
+    extra = "".join(
+        f"{key} = {value}\n" if isinstance(value, int) else f'{key} = "{value}"\n'
+        for key, value in service.items()
+    )
+    others = "".join(
+        f"""
+[[sources]]
+name = "other{n}"
+url = "{other}"
+format = "liveblog-text"
+interval = "1s"
+date = 2020-09-27
+"""
+        for n, other in enumerate(more, 1)
+    )
     text = f"""
 [storage]
 url = "sqlite:///{tmp_path / "agg.db"}"
@@ -59,7 +74,7 @@ url = "{url}"
 format = "liveblog-text"
 interval = "1s"
 date = 2020-09-27
-"""
+{others}"""
     path = tmp_path / "agg.toml"
     path.write_text(text, encoding="utf-8")
     return load_settings(path, environ={})
@@ -98,9 +113,13 @@ class Harness:
 
 @contextmanager
 def harness(
-    tmp_path: Path, url: str, fetcher: Callable[[], Fetcher] | None = None, **service: str
+    tmp_path: Path,
+    url: str,
+    *more: str,
+    fetcher: Callable[[], Fetcher] | None = None,
+    **service: str | int,
 ) -> Iterator[Harness]:
-    running = Harness(settings_for(tmp_path, url, **service), fetcher)
+    running = Harness(settings_for(tmp_path, url, *more, **service), fetcher)
     running.scheduler.start()
     try:
         yield running
@@ -248,3 +267,27 @@ def test_stop_abandons_a_poll_in_flight_without_appending(tmp_path: Path) -> Non
         assert h.events() == []
         release.set()
         h.store.close()
+
+
+def test_one_host_gets_at_most_per_host_polls_at_once(tmp_path: Path) -> None:
+    active = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def counted() -> Response:
+        with lock:
+            active["now"] += 1
+            active["most"] = max(active["most"], active["now"])
+        time.sleep(0.3)
+        with lock:
+            active["now"] -= 1
+        return 200, {}, PAGE
+
+    script = Script(counted)
+    routes = {f"/{n}": script for n in range(4)}
+    with serve(routes) as base:
+        urls = [f"{base}/{n}" for n in range(4)]
+        with harness(tmp_path, *urls, workers=4, per_host=1) as h:
+            h.wait_for(lambda: len(script.arrivals) >= 8)
+            h.scheduler.stop()
+    # Four sources due at once and four workers, but one host allowing one poll.
+    assert active["most"] == 1
