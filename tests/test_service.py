@@ -1,0 +1,62 @@
+"""The service as a whole: health when parts fail, and the service on PostgreSQL."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import feedparser
+
+from aggregator.service import Service
+from aggregator.store import open_store
+from tests.conftest import Project
+from tests.service_process import free_port, get, start_service, wait_for
+
+
+def test_health_reports_a_stopped_scheduler_and_an_unreachable_store(project: Project) -> None:
+    settings = project.settings()
+    store = open_store(settings.database_url)
+    service = Service.build(settings, store, poll=True)
+    assert service.scheduler is not None
+    service.scheduler.start()
+    healthy, body = service.health()
+    assert healthy and body["scheduler"] == "running" and body["store"] == "ok"
+    service.scheduler.stop(grace=1)
+    healthy, body = service.health()
+    assert not healthy and body["status"] == "unavailable" and body["scheduler"] == "stopped"
+
+    serving = Service.build(settings, store, poll=False)
+    assert serving.health()[1]["scheduler"] == "absent"
+    store.close()
+    project.database.unlink()  # the database vanishes under a running server
+    healthy, body = serving.health()
+    assert not healthy and body["status"] == "unavailable"
+    assert body["store"].startswith("error: OperationalError") and "no such table" in body["store"]
+
+
+def test_run_on_postgresql(project: Project, postgres_schema_url: str, tmp_path: Path) -> None:
+    text = project.config.read_text(encoding="utf-8")
+    project.config.write_text(
+        text.replace(f'url = "sqlite:///{project.database}"', f'url = "{postgres_schema_url}"'),
+        encoding="utf-8",
+    )
+    port = free_port()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    service = start_service(project.config, "run", port, logs)
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def complete() -> feedparser.FeedParserDict | None:
+            response = get(base + "/feed.atom")
+            parsed = feedparser.parse(response.content) if response is not None else None
+            return parsed if parsed is not None and len(parsed.entries) == 46 else None
+
+        parsed = wait_for(complete, 60, "46 entries served from PostgreSQL")
+        assert not parsed.bozo
+        health = get(base + "/healthz")
+        assert health is not None and health.json()["log_head"] == 48
+        assert service.signal(signal.SIGTERM, timeout=20) == 0, service.describe()
+    finally:
+        service.kill()
+    assert not project.database.exists()  # nothing went to the SQLite default
