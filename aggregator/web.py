@@ -66,14 +66,30 @@ def is_fresh(request: Request, etag: str, last_modified: datetime) -> bool:
     return since is not None and _not_modified_since(since, last_modified)
 
 
+def _accepts_gzip(request: Request) -> bool:
+    """Whether Accept-Encoding admits gzip (listed without q=0)."""
+    for coding in request.headers.get("accept-encoding", "").lower().split(","):
+        name, _, params = coding.strip().partition(";")
+        if name.strip() in ("gzip", "x-gzip"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
 def feed_response(request: Request, document: Document, max_age: int) -> Response:
+    """A feed document, gzipped when the client accepts it, or 304 when its copy is current."""
+    compressed = _accepts_gzip(request)
+    etag = document.gzip_etag if compressed else document.etag
     headers = {
-        "ETag": document.etag,
+        "ETag": etag,
         "Last-Modified": format_datetime(document.last_modified.astimezone(UTC), usegmt=True),
         "Cache-Control": f"public, max-age={max_age}",
+        "Vary": "Accept-Encoding",
     }
-    if is_fresh(request, document.etag, document.last_modified):
+    if is_fresh(request, etag, document.last_modified):
         return Response(status_code=304, headers=headers)
+    if compressed:
+        headers["Content-Encoding"] = "gzip"
+        return Response(document.gzipped, media_type=ATOM_TYPE, headers=headers)
     return Response(document.body, media_type=ATOM_TYPE, headers=headers)
 
 

@@ -59,8 +59,9 @@ def site(project: Project, clock: ManualClock) -> Iterator[Site]:
 
 
 def test_feed_is_served_with_validators(site: Site) -> None:
-    response = site.get("/feed.atom")
+    response = site.get("/feed.atom", **{"Accept-Encoding": "identity"})
     assert response.status_code == 200
+    assert "content-encoding" not in response.headers
     assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
     assert response.headers["cache-control"] == "public, max-age=60"
     assert response.headers["etag"].startswith('"') and len(response.headers["etag"]) == 34
@@ -69,6 +70,23 @@ def test_feed_is_served_with_validators(site: Site) -> None:
     # The publisher wrote the same bytes to disk.
     assert merged_feed_path(site.session.settings).read_bytes() == response.content
     assert atom_problems(response.content) == []
+
+
+def test_gzip_is_its_own_representation(site: Site) -> None:
+    plain = site.get("/feed.atom", **{"Accept-Encoding": "identity"})
+    zipped = site.get("/feed.atom", **{"Accept-Encoding": "br;q=1.0, gzip;q=0.8"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
+    assert zipped.content == plain.content  # httpx decoded it
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 3
+    assert zipped.headers["etag"] == plain.headers["etag"][:-1] + '-gzip"'
+    again = site.get(
+        "/feed.atom",
+        **{"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["etag"]},
+    )
+    assert again.status_code == 304
+    refused = site.get("/feed.atom", **{"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
 
 
 def test_conditional_requests(site: Site) -> None:

@@ -18,6 +18,7 @@ more than it needed to.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import threading
 import time
@@ -33,9 +34,18 @@ from aggregator.store.base import EventLog, ReadModel
 
 @dataclass(frozen=True, slots=True)
 class Document:
+    """One feed document and its validators, plus its gzip form made once.
+
+    The gzip form is its own representation with its own ETag (RFC 9110
+    8.8.3: a strong validator differs per content coding), made with a fixed
+    mtime so the same bytes always compress to the same bytes.
+    """
+
     body: bytes
     etag: str
     last_modified: datetime
+    gzipped: bytes
+    gzip_etag: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +58,14 @@ class Edition:
 def _document(body: bytes, previous: Document | None, changed_at: datetime) -> Document:
     if previous is not None and previous.body == body:
         return previous
-    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    return Document(body, etag, changed_at.replace(microsecond=0))
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    return Document(
+        body=body,
+        etag=f'"{digest}"',
+        last_modified=changed_at.replace(microsecond=0),
+        gzipped=gzip.compress(body, compresslevel=6, mtime=0),
+        gzip_etag=f'"{digest}-gzip"',
+    )
 
 
 class Publisher:
