@@ -42,6 +42,28 @@ def seed_dir(tmp_path: Path) -> Path:
 
 
 def seed_config_text(seed_dir: Path, database: Path, output: Path, max_entries: int = 100) -> str:
+    """The seed sources read as files from `seed_dir`."""
+    urls = {
+        "aljazeera": (seed_dir / AJ_SEED).as_uri(),
+        "dailyknight": (seed_dir / DK_SEED).as_uri(),
+    }
+    return config_text(database, output, urls, max_entries=max_entries)
+
+
+def config_text(
+    database: Path,
+    output: Path,
+    urls: dict[str, str],
+    *,
+    max_entries: int = 100,
+    interval: str = "5m",
+    port: int = 8080,
+) -> str:
+    """A config of the two seed sources at `urls` (by name), however they are served.
+
+    Feed id, source titles, links, zones, dates and authors never change, so
+    entry ids agree whether the seeds are read as files or from the live fixture.
+    """
     return f"""
 [storage]
 url = "sqlite:///{database}"
@@ -49,17 +71,21 @@ url = "sqlite:///{database}"
 [feed]
 title = "Test feed"
 id = "tag:example.org,2020:test"
-base_url = "http://127.0.0.1:8080"
+base_url = "http://127.0.0.1:{port}"
 max_entries = {max_entries}
 output_dir = "{output}"
+
+[service]
+host = "127.0.0.1"
+port = {port}
 
 [[sources]]
 name = "aljazeera"
 title = "Al Jazeera"
-url = "{(seed_dir / AJ_SEED).as_uri()}"
+url = "{urls["aljazeera"]}"
 link = "https://example.org/aljazeera-live"
 format = "liveblog-text"
-interval = "5m"
+interval = "{interval}"
 timezone = "UTC"
 date = 2020-09-27
 author = "Al Jazeera"
@@ -67,10 +93,10 @@ author = "Al Jazeera"
 [[sources]]
 name = "dailyknight"
 title = "The Daily Knight"
-url = "{(seed_dir / DK_SEED).as_uri()}"
+url = "{urls["dailyknight"]}"
 link = "https://example.org/dailyknight-live"
 format = "liveblog-text"
-interval = "5m"
+interval = "{interval}"
 timezone = "America/New_York"
 date = 2020-09-27
 author = "The Daily Knight"

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import httpx
 from lxml import etree
 
+from tests.conftest import config_text
 from tests.support import REPO
 
 T = TypeVar("T")
@@ -232,47 +233,7 @@ def live_config_text(
     fixture_port: int,
     interval: str = "1s",
 ) -> str:
-    """A service config polling the live fixture: the seed config's sources, over HTTP.
-
-    Feed id, source titles, links, formats, zones, dates and authors are the
-    ones `tests.conftest.seed_config_text` uses, so entry ids agree with a
-    one-shot `collect` of the seed files.
-    """
+    """A service config polling the live fixture: the seed config's sources, over HTTP."""
     fixture = f"http://127.0.0.1:{fixture_port}"
-    return f"""
-[storage]
-url = "sqlite:///{database}"
-
-[feed]
-title = "Test feed"
-id = "tag:example.org,2020:test"
-base_url = "http://127.0.0.1:{service_port}"
-max_entries = 100
-output_dir = "{output}"
-
-[service]
-host = "127.0.0.1"
-port = {service_port}
-
-[[sources]]
-name = "aljazeera"
-title = "Al Jazeera"
-url = "{fixture}/aljazeera"
-link = "https://example.org/aljazeera-live"
-format = "liveblog-text"
-interval = "{interval}"
-timezone = "UTC"
-date = 2020-09-27
-author = "Al Jazeera"
-
-[[sources]]
-name = "dailyknight"
-title = "The Daily Knight"
-url = "{fixture}/dailyknight"
-link = "https://example.org/dailyknight-live"
-format = "liveblog-text"
-interval = "{interval}"
-timezone = "America/New_York"
-date = 2020-09-27
-author = "The Daily Knight"
-"""
+    urls = {name: f"{fixture}/{name}" for name in ("aljazeera", "dailyknight")}
+    return config_text(database, output, urls, interval=interval, port=service_port)

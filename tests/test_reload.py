@@ -40,7 +40,7 @@ def test_reload_follows_sources_and_feed_settings(
     text = project.config.read_text(encoding="utf-8")
     dailyknight = text.index('[[sources]]\nname = "dailyknight"')
     edited = text[:dailyknight].replace('title = "Test feed"', 'title = "Renamed feed"')
-    project.config.write_text("[service]\nport = 9999\n" + edited, encoding="utf-8")
+    project.config.write_text(edited.replace("port = 8080", "port = 9999"), encoding="utf-8")
     caplog.set_level(logging.INFO, logger="aggregator")
 
     assert service.reload()
