@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -252,3 +253,16 @@ def _read_available(fd: int) -> bytes:
         return os.read(fd, 65536)
     except OSError:  # EIO: the terminal side is closed and drained
         return b""
+
+
+def test_a_port_in_use_is_a_clear_error(project: Project) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run("--config", str(project.config), "run", "--port", port)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        f"cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert "Traceback" not in result.stderr
