@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from aggregator import __version__, logs
 from aggregator.collect import PollSummary, collect_sources
 from aggregator.config import Settings, config_path, load_settings
@@ -28,7 +30,7 @@ from aggregator.polling import next_poll_at
 from aggregator.projections import catch_up
 from aggregator.publish.files import regenerate, render_merged, write_atomic
 from aggregator.service import Service, run_foreground
-from aggregator.store import open_store
+from aggregator.store import migrations, open_store
 from aggregator.store.base import EventLog, ReadModel, SourceState, StoredEvent
 from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
@@ -89,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         service.add_argument(
             "--log-format", choices=("text", "json"), default="text", help="log line format"
         )
+
+    database = commands.add_parser("db", help="the database schema")
+    steps = database.add_subparsers(dest="action", required=True, metavar="ACTION")
+    steps.add_parser("upgrade", help="create the schema or upgrade it to the newest revision")
+    steps.add_parser("status", help="the schema revision and the log's head position")
 
     fixtures = commands.add_parser("fixtures", help="offline fixtures for trying the service")
     actions = fixtures.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -152,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command in ("run", "serve"):
             logs.configure(args.log_format, logging.DEBUG if args.debug else logging.INFO)
+        if args.command == "db":
+            return cmd_db(settings, args)
         store = open_store(settings.database_url)
         try:
             return _COMMANDS[args.command](settings, store, args)
@@ -170,6 +179,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         # does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    """Schema work on purpose (every other command also upgrades on opening)."""
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    store = open_store(settings.database_url, migrate=False)
+    try:
+        if args.action == "upgrade":
+            before, after = store.create_schema()
+            if before == after:
+                print(f"{shown}: at revision {after}, nothing to do")
+            else:
+                print(f"{shown}: upgraded from {before or 'an empty database'} to revision {after}")
+            return EXIT_OK
+        with store.engine.connect() as connection:
+            current = migrations.revision(connection)
+        state = "up to date" if current == migrations.HEAD else "needs 'aggregator db upgrade'"
+        print(f"{shown}: revision {current or 'none'} (newest {migrations.HEAD}; {state})")
+        if current is not None:
+            print(f"log head: position {store.log.head()}")
+        return EXIT_OK if current == migrations.HEAD else EXIT_SOURCE_FAILED
+    finally:
+        store.close()
 
 
 def cmd_run(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:

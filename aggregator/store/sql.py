@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Engine, Text, create_engine, event, inspect
+from sqlalchemy import Column, Engine, Text, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, delete, select
@@ -35,6 +35,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete, select
 from aggregator.errors import AppendOnlyViolation, StoreError
 from aggregator.events import SCHEMA_VERSION, Event, format_time, parse_time, to_payload
 from aggregator.projections import fold
+from aggregator.store import migrations
 from aggregator.store.base import EntryState, SourceState, StoredEvent
 from aggregator.store.memory import utc_now
 
@@ -99,24 +100,6 @@ class Checkpoint(SQLModel, table=True):
     last_recorded_at: str | None = Field(default=None, max_length=32)
 
 
-_SQLITE_TRIGGERS = [
-    "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events "
-    "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events "
-    "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
-]
-_POSTGRES_TRIGGERS = [
-    "CREATE OR REPLACE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'events are append-only'; END $$",
-    "DROP TRIGGER IF EXISTS events_no_change ON events",
-    "CREATE TRIGGER events_no_change BEFORE UPDATE OR DELETE ON events "
-    "FOR EACH ROW EXECUTE FUNCTION events_append_only()",
-    "DROP TRIGGER IF EXISTS events_no_truncate ON events",
-    "CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events "
-    "FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()",
-]
-
-
 def make_engine(url: str) -> Engine:
     """An engine with the transaction behaviour the log's guarantees need."""
     parsed = make_url(url)
@@ -165,21 +148,14 @@ class SqlStore:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def create_schema(self) -> None:
-        """Create what is missing. The append-only triggers are installed with the
-        events table only: replacing them on every start would lock the log
-        (exclusively, on PostgreSQL) each time any command runs."""
-        new_log = not inspect(self.engine).has_table(EventRecord.__tablename__)
-        SQLModel.metadata.create_all(self._writer)
-        if new_log:
-            triggers = _SQLITE_TRIGGERS if self.dialect == "sqlite" else _POSTGRES_TRIGGERS
-            with self._writer.begin() as conn:
-                for statement in triggers:
-                    conn.exec_driver_sql(statement)
-        with self.write_session() as session:
-            if session.get(LogHead, 1) is None:
-                session.add(LogHead(id=1, position=0))
-                session.commit()
+    def create_schema(self) -> tuple[str | None, str]:
+        """Create or upgrade the schema (see `migrations`): (revision before, after).
+
+        The append-only triggers come with the baseline migration, so they are
+        installed once with the events table, never replaced at each start
+        (which would lock the log exclusively on PostgreSQL).
+        """
+        return migrations.upgrade(self.engine, self._writer)
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:

@@ -1,0 +1,128 @@
+"""Schema migrations on both databases: fresh, legacy, concurrent, and the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import SQLModel
+
+from aggregator.events import SourceNotModified
+from aggregator.store import migrations, open_store
+from aggregator.store.sql import SqlStore
+from tests.conftest import seed_config_text
+from tests.support import SEEDS
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'migrated.db'}"
+    return str(request.getfixturevalue("postgres_schema_url"))
+
+
+def poll_event(n: int) -> SourceNotModified:
+    return SourceNotModified(
+        source="s", poll_id=f"p{n}", fetched_at=datetime(2026, 11, 23, tzinfo=UTC)
+    )
+
+
+def test_a_new_database_is_created_at_head_matching_the_models(url: str) -> None:
+    store = open_store(url)
+    try:
+        with store.engine.connect() as connection:
+            assert migrations.revision(connection) == migrations.HEAD
+            differences = compare_metadata(
+                MigrationContext.configure(connection), SQLModel.metadata
+            )
+        assert differences == []
+        assert store.log.append([poll_event(1)])[0].position == 1
+        # The baseline migration installed the append-only triggers.
+        with pytest.raises(DBAPIError, match="append-only"), store.write_session() as session:
+            session.execute(text("DELETE FROM events"))
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("had_not_before", [False, True])
+def test_a_database_from_before_migrations_is_stamped_and_upgraded(
+    url: str, had_not_before: bool
+) -> None:
+    # Build what create_all made in earlier builds: the tables, no version table.
+    store = SqlStore(url)
+    store.create_schema()
+    store.log.append([poll_event(1)])
+    with store.write_session() as session:
+        session.execute(text("DROP TABLE alembic_version"))
+        if not had_not_before:
+            session.execute(text("ALTER TABLE source_status DROP COLUMN not_before"))
+        session.commit()
+    store.close()
+
+    reopened = SqlStore(url)
+    try:
+        before, after = reopened.create_schema()
+        assert (before, after) == (None, migrations.HEAD)
+        columns = {c["name"] for c in inspect(reopened.engine).get_columns("source_status")}
+        assert "not_before" in columns
+        assert [r.event_key for r in reopened.log.read()] == ["poll:s:p1"]
+        assert reopened.log.append([poll_event(2)])[0].position == 2
+    finally:
+        reopened.close()
+
+
+def test_processes_starting_together_migrate_once(url: str) -> None:
+    errors: list[BaseException] = []
+    stores: list[SqlStore] = []
+
+    def start() -> None:
+        try:
+            stores.append(open_store(url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert errors == [] and len(stores) == 4
+        engine = create_engine(stores[0].engine.url)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM log_head")).scalar() == 1
+            assert connection.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        engine.dispose()
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_db_commands(tmp_path: Path) -> None:
+    config = tmp_path / "agg.toml"
+    config.write_text(
+        seed_config_text(SEEDS, tmp_path / "db.sqlite", tmp_path / "feeds"), encoding="utf-8"
+    )
+    base = [sys.executable, "-m", "aggregator", "--config", str(config), "db"]
+
+    def db(action: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, action], capture_output=True, text=True, timeout=60)
+
+    status = db("status")
+    assert status.returncode == 1 and "revision none" in status.stdout
+    assert "needs 'aggregator db upgrade'" in status.stdout
+    upgraded = db("upgrade")
+    assert upgraded.returncode == 0
+    assert f"upgraded from an empty database to revision {migrations.HEAD}" in upgraded.stdout
+    assert "nothing to do" in db("upgrade").stdout
+    status = db("status")
+    assert status.returncode == 0 and "up to date" in status.stdout
+    assert "log head: position 0" in status.stdout
