@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,14 +28,16 @@ from aggregator.events import EntryEvent, SourceFailed, SourcePolled, format_tim
 from aggregator.fixtures import serve_fixtures
 from aggregator.polling import next_poll_at
 from aggregator.projections import catch_up
-from aggregator.publish.files import regenerate, render_merged, write_atomic
+from aggregator.publish.files import regenerate, render_merged, write_atomic, write_stream
 from aggregator.service import Service, run_foreground
 from aggregator.store import migrations, open_store
 from aggregator.store.base import EventLog, ReadModel, SourceState, StoredEvent
 from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
+from aggregator.transfer import read_records, record_line
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_UNUSABLE = 0, 1, 2
+EXPORT_BATCH = 5000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--since", metavar="POSITION", type=int, default=0, help="only events after POSITION"
     )
     events.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+
+    export = commands.add_parser("export", help="write the whole log as JSON lines")
+    export.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
+    restore = commands.add_parser(
+        "import", help="restore an export into an empty log, then rebuild the feeds"
+    )
+    restore.add_argument("file", metavar="FILE", help="an export (JSON lines); - for stdin")
 
     sources = commands.add_parser("sources", help="one row per source: last poll, outcome, entries")
     sources.add_argument("--json", action="store_true", help="JSON lines instead of a table")
@@ -297,19 +306,44 @@ def cmd_replay(settings: Settings, store: SqlStore, args: argparse.Namespace) ->
 def cmd_events(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
     for record in store.log.read(after=args.since):
         if args.json:
-            line = {
-                "position": record.position,
-                "type": record.type,
-                "recorded_at": format_time(record.recorded_at),
-                "source": record.source,
-                "key": record.event_key,
-                "schema_version": record.schema_version,
-                "payload": json.loads(record.payload),
-            }
-            print(json.dumps(line, ensure_ascii=False))
+            print(record_line(record))
         else:
             when = format_time(record.recorded_at)
             print(f"{record.position:>8}  {when}  {record.type:<17}  {_gist(record)}")
+    return EXIT_OK
+
+
+def cmd_export(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
+    """The log in the `events --json` format, read in batches, written atomically to a file."""
+    lines = _export_lines(store.log)
+    if args.output:
+        write_stream(Path(args.output), (f"{line}\n".encode() for line in lines))
+    else:
+        for line in lines:
+            sys.stdout.write(line + "\n")
+    return EXIT_OK
+
+
+def _export_lines(log: EventLog) -> Iterator[str]:
+    after = 0
+    while batch := list(log.read(after=after, limit=EXPORT_BATCH)):
+        yield from (record_line(record) for record in batch)
+        after = batch[-1].position
+
+
+def cmd_import(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
+    where = "stdin" if args.file == "-" else args.file
+    try:
+        handle = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise AggregatorError(f"cannot read {where}: {exc.strerror or exc}") from None
+    with handle:
+        count = store.log.restore(read_records(handle, where))
+    catch_up(store.log, store.read_model, progress=lambda at: _progress(f"folding: {at}/{count}"))
+    _progress(f"folded {count} events", done=True)
+    path = regenerate(settings, store.read_model)
+    print(f"imported {count} events; {_entry_total(store.read_model)} entries")
+    print(f"merged feed: {path}")
     return EXIT_OK
 
 
@@ -361,6 +395,8 @@ def cmd_sources(settings: Settings, store: SqlStore, args: argparse.Namespace) -
 
 
 _COMMANDS = {
+    "export": cmd_export,
+    "import": cmd_import,
     "run": cmd_run,
     "serve": cmd_run,
     "collect": cmd_collect,

@@ -235,6 +235,41 @@ class SqlEventLog:
             session.commit()
             return [_stored(row) for row in rows]
 
+    def restore(self, records: Iterable[StoredEvent]) -> int:
+        """Write exported records as they were (positions, times) into an empty log.
+
+        One transaction: a bad record (see `transfer.read_records`, which
+        checks them as they are read) leaves the log empty. Returns the count.
+        """
+        with self._store.write_session() as session:
+            head = session.exec(select(LogHead).where(LogHead.id == 1).with_for_update()).one()
+            if head.position != 0:
+                raise StoreError(
+                    f"an import needs an empty log; this one holds {head.position} events"
+                )
+            batch: list[EventRecord] = []
+            for record in records:
+                batch.append(
+                    EventRecord(
+                        position=record.position,
+                        event_key=record.event_key,
+                        type=record.type,
+                        schema_version=record.schema_version,
+                        recorded_at=format_time(record.recorded_at),
+                        source=record.source,
+                        payload=record.payload,
+                    )
+                )
+                head.position = record.position
+                if len(batch) >= KEY_CHUNK:
+                    session.add_all(batch)
+                    session.flush()
+                    batch = []
+            session.add_all(batch)
+            session.add(head)
+            session.commit()
+            return head.position
+
     def read(
         self, after: int = 0, upto: int | None = None, limit: int | None = None
     ) -> Iterator[StoredEvent]:
