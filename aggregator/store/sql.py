@@ -400,9 +400,15 @@ class SqlReadModel:
 
     def reset(self) -> None:
         with self._store.write_session() as session:
+            # The checkpoint row stays (zeroed): folding locks it to serialise writers.
+            checkpoint = session.exec(
+                select(Checkpoint).where(Checkpoint.name == PROJECTION).with_for_update()
+            ).first() or Checkpoint(name=PROJECTION)
             session.execute(delete(EntryRow))
             session.execute(delete(SourceRow))
-            session.execute(delete(Checkpoint))
+            checkpoint.position = 0
+            checkpoint.last_recorded_at = None
+            session.add(checkpoint)
             session.commit()
 
     def entries(self, source: str | None = None, limit: int | None = None) -> list[EntryState]:
