@@ -29,7 +29,8 @@ from aggregator.fixtures import serve_fixtures
 from aggregator.polling import next_poll_at
 from aggregator.projections import catch_up
 from aggregator.publish.files import regenerate, render_merged, write_atomic, write_stream
-from aggregator.service import Service, run_foreground
+from aggregator.scheduler import Shard
+from aggregator.service import Service, run_collector, run_foreground
 from aggregator.store import migrations, open_store
 from aggregator.store.base import EventLog, ReadModel, SourceState, StoredEvent
 from aggregator.store.memory import MemoryReadModel
@@ -100,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
         service.add_argument(
             "--log-format", choices=("text", "json"), default="text", help="log line format"
         )
+        if name == "run":
+            service.add_argument(
+                "--collector-only",
+                action="store_true",
+                help="poll and append, serve nothing (for several collectors on one log)",
+            )
+            service.add_argument(
+                "--shard",
+                type=_shard,
+                metavar="I/N",
+                help="poll only the sources that hash to shard I of N (default: all)",
+            )
 
     database = commands.add_parser("db", help="the database schema")
     steps = database.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -130,6 +143,13 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
     return int(text)
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _speed(text: str) -> float:
@@ -214,7 +234,10 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
-    service = Service.build(settings, store, poll=args.command == "run")
+    polling = args.command == "run"
+    service = Service.build(settings, store, poll=polling, shard=args.shard if polling else None)
+    if polling and args.collector_only:
+        return run_collector(service)
     host = args.host or settings.service.host
     port = settings.service.port if args.port is None else args.port
     return run_foreground(service, host, port)

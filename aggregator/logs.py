@@ -68,3 +68,5 @@ def configure(fmt: str = "text", level: int = logging.INFO, stream: TextIO | Non
     root.setLevel(level)
     # APScheduler logs every job run at INFO; our own poll line says more.
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    # Alembic narrates every plugin it loads; a migration that ran is in `db status`.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))

@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from types import FrameType
 from typing import Any
 
 from anyio import to_thread
@@ -31,7 +33,7 @@ from aggregator.events import format_time
 from aggregator.metrics import Metrics
 from aggregator.polling import next_poll_at
 from aggregator.publish.live import Publisher
-from aggregator.scheduler import PollScheduler
+from aggregator.scheduler import PollScheduler, Shard
 from aggregator.store.sql import SqlStore
 from aggregator.web import create_app
 from aggregator.webserver import address, bind, serve
@@ -46,19 +48,29 @@ class Service:
     publisher: Publisher
     metrics: Metrics
     scheduler: PollScheduler | None
+    shard: Shard | None = None
 
     @classmethod
-    def build(cls, settings: Settings, store: SqlStore, poll: bool) -> Service:
+    def build(
+        cls, settings: Settings, store: SqlStore, poll: bool, shard: Shard | None = None
+    ) -> Service:
         metrics = Metrics(settings, store.log, store.read_model)
         publisher = Publisher(
             settings, store.log, store.read_model, store.clock, on_render=metrics.record_render
         )
         scheduler = (
-            PollScheduler(settings, store.log, store.read_model, publisher, metrics, store.clock)
+            PollScheduler(
+                shard.select(settings) if shard else settings,
+                store.log,
+                store.read_model,
+                publisher,
+                metrics,
+                store.clock,
+            )
             if poll
             else None
         )
-        return cls(settings, store, publisher, metrics, scheduler)
+        return cls(settings, store, publisher, metrics, scheduler, shard)
 
     def app(self) -> Starlette:
         @asynccontextmanager
@@ -106,7 +118,8 @@ class Service:
             )
         self.settings = settings
         self.metrics.reconfigure(settings)
-        changes = self.scheduler.reconfigure(settings) if self.scheduler is not None else {}
+        polled = self.shard.select(settings) if self.shard else settings
+        changes = self.scheduler.reconfigure(polled) if self.scheduler is not None else {}
         self.publisher.reconfigure(settings)
         fields = {key: ",".join(names) for key, names in changes.items() if names}
         logger.info("configuration reloaded", extra={"sources": len(settings.sources), **fields})
@@ -191,4 +204,43 @@ def run_foreground(service: Service, host: str, port: int) -> int:
         )
     stops = serve(service.app(), sock, log_level=logging.getLogger().level)
     logger.info("stopped", extra={"signal": ",".join(stops) or "none"})
+    return 0
+
+
+def run_collector(service: Service) -> int:
+    """Poll without serving, in the foreground, until SIGINT/SIGTERM; SIGHUP reloads.
+
+    For fleets: several collectors (each with its `--shard`) append to one
+    shared log while `aggregator serve` processes elsewhere serve it.
+    """
+    scheduler = service.scheduler
+    assert scheduler is not None
+    stop = threading.Event()
+    reload = threading.Event()
+    received: list[str] = []
+
+    def stopping(signum: int, frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    handlers = {signal.SIGINT: stopping, signal.SIGTERM: stopping}
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reload.set())
+    try:
+        service.publisher.refresh()
+        scheduler.start()
+        shard = f" (shard {service.shard.index}/{service.shard.count})" if service.shard else ""
+        polled = [source.name for source in scheduler.settings.sources]
+        logger.info(
+            f"collecting{shard}; Ctrl-C to stop", extra={"sources": ",".join(polled) or "none"}
+        )
+        while not stop.wait(0.2):
+            if reload.is_set():
+                reload.clear()
+                service.reload()
+        scheduler.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    logger.info("stopped", extra={"signal": ",".join(received)})
     return 0
