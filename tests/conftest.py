@@ -50,8 +50,36 @@ def seed_config_text(seed_dir: Path, database: Path, output: Path, max_entries: 
     return config_text(database, output, urls, max_entries=max_entries)
 
 
+# Per seed blog: its file, and what configuration says about it.
+SEED_SOURCES = {
+    "aljazeera": (AJ_SEED, "Al Jazeera", "UTC"),
+    "dailyknight": (DK_SEED, "The Daily Knight", "America/New_York"),
+}
+
+
+def source_table(name: str, seed: str, url: str, interval: str = "5m") -> str:
+    """A [[sources]] table for the seed blog `seed` (a SEED_SOURCES key) at `url`.
+
+    Titles, links, zones, dates and authors depend on the name and seed only,
+    so entry ids agree whether the seeds are read as files or served live.
+    """
+    _, title, zone = SEED_SOURCES[seed]
+    return f"""
+[[sources]]
+name = "{name}"
+title = "{title}"
+url = "{url}"
+link = "https://example.org/{name}-live"
+format = "liveblog-text"
+interval = "{interval}"
+timezone = "{zone}"
+date = 2020-09-27
+author = "{title}"
+"""
+
+
 def config_text(
-    database: Path,
+    storage: Path | str,
     output: Path,
     urls: dict[str, str],
     *,
@@ -59,14 +87,16 @@ def config_text(
     interval: str = "5m",
     port: int = 8080,
 ) -> str:
-    """A config of the two seed sources at `urls` (by name), however they are served.
-
-    Feed id, source titles, links, zones, dates and authors never change, so
-    entry ids agree whether the seeds are read as files or from the live fixture.
-    """
+    """A config of sources named after seed blogs ("aljazeera-2" is a copy of
+    aljazeera) at `urls`; `storage` is an SQLite file or a database URL."""
+    url = storage if isinstance(storage, str) else f"sqlite:///{storage}"
+    sources = "".join(
+        source_table(name, name.split("-")[0], location, interval)
+        for name, location in urls.items()
+    )
     return f"""
 [storage]
-url = "sqlite:///{database}"
+url = "{url}"
 
 [feed]
 title = "Test feed"
@@ -78,29 +108,7 @@ output_dir = "{output}"
 [service]
 host = "127.0.0.1"
 port = {port}
-
-[[sources]]
-name = "aljazeera"
-title = "Al Jazeera"
-url = "{urls["aljazeera"]}"
-link = "https://example.org/aljazeera-live"
-format = "liveblog-text"
-interval = "{interval}"
-timezone = "UTC"
-date = 2020-09-27
-author = "Al Jazeera"
-
-[[sources]]
-name = "dailyknight"
-title = "The Daily Knight"
-url = "{urls["dailyknight"]}"
-link = "https://example.org/dailyknight-live"
-format = "liveblog-text"
-interval = "{interval}"
-timezone = "America/New_York"
-date = 2020-09-27
-author = "The Daily Knight"
-"""
+{sources}"""
 
 
 @dataclass

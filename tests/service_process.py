@@ -226,6 +226,14 @@ def start_service(config: Path, command: str, port: int, logs: Path, name: str =
     return process
 
 
+def start_run(config: Path, tmp_path: Path) -> tuple[Process, str]:
+    """`aggregator run` on a free port, output under `tmp_path/logs`: (process, base URL)."""
+    port = free_port()
+    logs = tmp_path / "logs"
+    logs.mkdir(exist_ok=True)
+    return start_service(config, "run", port, logs), f"http://127.0.0.1:{port}"
+
+
 def live_config_text(
     database: Path,
     output: Path,

@@ -12,41 +12,19 @@ from typing import Any
 import pytest
 
 from aggregator.scheduler import Shard
+from tests.conftest import SEED_SOURCES, config_text
 from tests.service_process import Process, clean_env, cli, wait_for
-from tests.support import AJ_SEED, DK_SEED, REPO, SEEDS
-
-
-def config_text(storage: str, output: Path, copies: int) -> str:
-    """`copies` pairs of the two seed blogs, as distinct sources, read as files."""
-    sources = "".join(
-        f"""
-[[sources]]
-name = "{name}-{n}"
-url = "{(SEEDS / seed).as_uri()}"
-format = "liveblog-text"
-timezone = "{zone}"
-date = 2020-09-27
-"""
-        for n in range(copies)
-        for name, seed, zone in (
-            ("aljazeera", AJ_SEED, "UTC"),
-            ("dailyknight", DK_SEED, "America/New_York"),
-        )
-    )
-    return f"""
-[storage]
-url = "{storage}"
-
-[feed]
-title = "Test feed"
-id = "tag:example.org,2020:test"
-base_url = "http://127.0.0.1:8080"
-output_dir = "{output}"
-{sources}"""
+from tests.support import REPO, SEEDS
 
 
 def write_config(path: Path, storage: str, copies: int) -> Path:
-    path.write_text(config_text(storage, path.parent / f"{path.stem}-feeds", copies))
+    """`copies` pairs of the two seed blogs, as distinct sources, read as files."""
+    urls = {
+        f"{seed}-{n}": (SEEDS / SEED_SOURCES[seed][0]).as_uri()
+        for n in range(copies)
+        for seed in SEED_SOURCES
+    }
+    path.write_text(config_text(storage, path.parent / f"{path.stem}-feeds", urls))
     return path
 
 

@@ -26,47 +26,31 @@ from aggregator.publish.files import render_merged
 from aggregator.store import open_store
 from aggregator.store.memory import MemoryReadModel
 from tests.atom_checks import atom_problems
+from tests.conftest import SEED_SOURCES, config_text
 from tests.service_process import clean_env
-from tests.support import AJ_SEED, DK_SEED, REPO, SEEDS
+from tests.support import REPO, SEEDS
 
 KILLS = 20
 MAX_ATTEMPTS = 40
 
 
-def config_text(storage: str, seeds: Path, output: Path) -> str:
-    sources = "".join(
-        f"""
-[[sources]]
-name = "{name}-{n}"
-url = "{(seeds / f"{n}-{seed}").as_uri()}"
-format = "liveblog-text"
-timezone = "{zone}"
-date = 2020-09-27
-"""
-        for n in range(3)
-        for name, seed, zone in (
-            ("aljazeera", AJ_SEED, "UTC"),
-            ("dailyknight", DK_SEED, "America/New_York"),
-        )
-    )
-    return f"""
-[storage]
-url = "{storage}"
+COPIES = 3
+EDITED_PHRASES = (("aljazeera", "calling on both sides"), ("dailyknight", "state of war"))
 
-[feed]
-title = "Crash test"
-id = "tag:example.org,2020:crash"
-base_url = "http://127.0.0.1:8080"
-output_dir = "{output}"
-{sources}"""
+
+def copy_name(n: int, seed: str) -> str:
+    return f"{n}-{SEED_SOURCES[seed][0]}"
 
 
 def edit_every_source(seeds: Path, round_number: int) -> None:
     """Give every copy of the seeds a changed update, so each collect appends revisions."""
-    for n in range(3):
-        for seed, phrase in ((AJ_SEED, "calling on both sides"), (DK_SEED, "state of war")):
-            text = (SEEDS / seed).read_text(encoding="utf-8")
-            (seeds / f"{n}-{seed}").write_text(
+    for n in range(COPIES):
+        for seed, phrase in (
+            ("aljazeera", "calling on both sides"),
+            ("dailyknight", "state of war"),
+        ):
+            text = (SEEDS / SEED_SOURCES[seed][0]).read_text(encoding="utf-8")
+            (seeds / copy_name(n, seed)).write_text(
                 text.replace(phrase, f"{phrase} (round {round_number})"), encoding="utf-8"
             )
 
@@ -104,7 +88,12 @@ def test_sigkill_mid_collect_never_loses_or_doubles_an_event(
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     config = tmp_path / "crash.toml"
-    config.write_text(config_text(storage, seeds, tmp_path / "feeds"), encoding="utf-8")
+    urls = {
+        f"{seed}-{n}": (seeds / copy_name(n, seed)).as_uri()
+        for n in range(COPIES)
+        for seed in SEED_SOURCES
+    }
+    config.write_text(config_text(storage, tmp_path / "feeds", urls), encoding="utf-8")
     command = [sys.executable, "-m", "aggregator", "--config", str(config), "collect"]
     # One uninterrupted collect first: it adds every entry and tells how long a
     # collect takes here, so the kills can aim at its polling part, after the

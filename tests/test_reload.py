@@ -13,7 +13,7 @@ import pytest
 from aggregator.service import Service
 from aggregator.store import open_store
 from tests.conftest import Project
-from tests.service_process import free_port, get, start_service, wait_for
+from tests.service_process import get, start_run, wait_for
 
 EMPTY = httpx.Response(404)
 
@@ -77,12 +77,8 @@ def test_a_broken_config_is_refused_and_nothing_changes(
 
 
 def test_sighup_reloads_a_running_service(project: Project, tmp_path: Path) -> None:
-    port = free_port()
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    service = start_service(project.config, "run", port, logs)
+    service, base = start_run(project.config, tmp_path)
     try:
-        base = f"http://127.0.0.1:{port}"
         wait_for(lambda: b"<entry>" in (get(base + "/feed.atom") or EMPTY).content, 30, "a feed")
         text = project.config.read_text(encoding="utf-8")
         project.config.write_text(text.replace('title = "Test feed"', 'title = "Renamed"'))

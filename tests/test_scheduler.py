@@ -44,16 +44,17 @@ def settings_for(tmp_path: Path, url: str, *more: str, **service: str | int) -> 
         f"{key} = {value}\n" if isinstance(value, int) else f'{key} = "{value}"\n'
         for key, value in service.items()
     )
-    others = "".join(
+    names = ["flaky"] + [f"other{n}" for n in range(1, len(more) + 1)]
+    sources = "".join(
         f"""
 [[sources]]
-name = "other{n}"
-url = "{other}"
+name = "{name}"
+url = "{source_url}"
 format = "liveblog-text"
 interval = "1s"
 date = 2020-09-27
 """
-        for n, other in enumerate(more, 1)
+        for name, source_url in zip(names, [url, *more], strict=True)
     )
     text = f"""
 [storage]
@@ -67,14 +68,7 @@ output_dir = "{tmp_path / "feeds"}"
 
 [service]
 jitter = "0s"
-{extra}
-[[sources]]
-name = "flaky"
-url = "{url}"
-format = "liveblog-text"
-interval = "1s"
-date = 2020-09-27
-{others}"""
+{extra}{sources}"""
     path = tmp_path / "agg.toml"
     path.write_text(text, encoding="utf-8")
     return load_settings(path, environ={})

@@ -10,7 +10,7 @@ import feedparser
 from aggregator.service import Service
 from aggregator.store import open_store
 from tests.conftest import Project
-from tests.service_process import free_port, get, start_service, wait_for
+from tests.service_process import get, start_run, wait_for
 
 
 def test_health_reports_a_stopped_scheduler_and_an_unreachable_store(project: Project) -> None:
@@ -40,12 +40,8 @@ def test_run_on_postgresql(project: Project, postgres_schema_url: str, tmp_path:
         text.replace(f'url = "sqlite:///{project.database}"', f'url = "{postgres_schema_url}"'),
         encoding="utf-8",
     )
-    port = free_port()
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    service = start_service(project.config, "run", port, logs)
+    service, base = start_run(project.config, tmp_path)
     try:
-        base = f"http://127.0.0.1:{port}"
 
         def complete() -> feedparser.FeedParserDict | None:
             response = get(base + "/feed.atom")
