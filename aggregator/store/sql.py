@@ -171,6 +171,19 @@ class SqlStore:
         self.engine.dispose()
 
 
+def _row(record: StoredEvent) -> EventRecord:
+    """The inverse of `_stored`: a record as the events table holds it."""
+    return EventRecord(
+        position=record.position,
+        event_key=record.event_key,
+        type=record.type,
+        schema_version=record.schema_version,
+        recorded_at=format_time(record.recorded_at),
+        source=record.source,
+        payload=record.payload,
+    )
+
+
 def _stored(row: EventRecord) -> StoredEvent:
     return StoredEvent(
         position=row.position,
@@ -249,17 +262,7 @@ class SqlEventLog:
                 )
             batch: list[EventRecord] = []
             for record in records:
-                batch.append(
-                    EventRecord(
-                        position=record.position,
-                        event_key=record.event_key,
-                        type=record.type,
-                        schema_version=record.schema_version,
-                        recorded_at=format_time(record.recorded_at),
-                        source=record.source,
-                        payload=record.payload,
-                    )
-                )
+                batch.append(_row(record))
                 head.position = record.position
                 if len(batch) >= KEY_CHUNK:
                     session.add_all(batch)
