@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
@@ -25,17 +26,17 @@ from aggregator.collect import PollSummary, collect_sources
 from aggregator.config import Settings, config_path, load_settings
 from aggregator.errors import AggregatorError
 from aggregator.events import EntryEvent, SourceFailed, SourcePolled, format_time
-from aggregator.fixtures import serve_fixtures
 from aggregator.polling import next_poll_at
 from aggregator.projections import catch_up
 from aggregator.publish.files import regenerate, render_merged, write_atomic, write_stream
-from aggregator.scheduler import Shard
-from aggregator.service import Service, run_collector, run_foreground
 from aggregator.store import migrations, open_store
 from aggregator.store.base import EventLog, ReadModel, SourceState, StoredEvent
 from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
 from aggregator.transfer import read_records, record_line
+
+if TYPE_CHECKING:
+    from aggregator.scheduler import Shard
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_UNUSABLE = 0, 1, 2
 EXPORT_BATCH = 5000
@@ -146,6 +147,8 @@ def _port(text: str) -> int:
 
 
 def _shard(text: str) -> Shard:
+    from aggregator.scheduler import Shard
+
     try:
         return Shard.parse(text)
     except ValueError as exc:
@@ -184,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(config_path(args.config))
         if args.command == "fixtures":
             start = _iso_time(args.start, "--start") if args.start else None
+            from aggregator.fixtures import serve_fixtures
+
             serve_fixtures(settings, args.host, args.port, args.speed, start)
             return EXIT_OK
         if args.command in ("run", "serve"):
@@ -235,6 +240,10 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_run(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
     polling = args.command == "run"
+    # The service's parts (uvicorn, Starlette, APScheduler, prometheus_client) are
+    # imported here, not at start-up: the one-shot commands never need them.
+    from aggregator.service import Service, run_collector, run_foreground
+
     service = Service.build(settings, store, poll=polling, shard=args.shard if polling else None)
     if polling and args.collector_only:
         return run_collector(service)

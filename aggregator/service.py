@@ -146,6 +146,7 @@ class Service:
             return False, body
         body["store"] = "ok"
         runs = self.scheduler.next_runs() if self.scheduler is not None else {}
+        in_flight = set(self.scheduler.in_flight()) if self.scheduler is not None else set()
         sources: dict[str, Any] = {}
         for source in self.settings.sources:
             state = states.get(source.name)
@@ -158,7 +159,7 @@ class Service:
                 "consecutive_failures": state.consecutive_failures if state else 0,
                 "entries": state.entry_count if state else 0,
                 "next_poll": _time(due),
-                "polling": source.name in (self.scheduler.in_flight() if self.scheduler else []),
+                "polling": source.name in in_flight,
             }
         body["sources"] = sources
         healthy = scheduler != "stopped"
