@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from aggregator.config import SourceConfig
-from aggregator.errors import ExtractError, FetchError, StoreError
+from aggregator.errors import ExtractError, FetchError, StoreError, StoreUnavailable
 from aggregator.events import (
     EntryAdded,
     EntryRevised,
@@ -163,8 +163,15 @@ async def poll_source(
     model: ReadModel,
     clock: Callable[[], datetime],
     new_poll_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    earlier: Sequence[Event] = (),
 ) -> PollSummary:
-    """Poll once and append the outcome; failures are recorded, never raised."""
+    """Poll once and append the outcome; a source's failures are recorded, never raised.
+
+    `earlier` holds events of past polls that could not be stored (the
+    database was down); they go first in this poll's one append. Only
+    `StoreError` escapes: then nothing of this poll was appended, or all of it
+    was and only the projection is behind (it catches up on the next read).
+    """
     poll_id = new_poll_id()
     attempted_at = clock()
     state = model.source(source.name)
@@ -207,8 +214,13 @@ async def poll_source(
         reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
         events = [_failed(source, poll_id, attempted_at, "internal", reason, exc)]
         summary = PollSummary(source.name, error=reason, error_kind="internal")
-    written = log.append(events)
-    catch_up(log, model)
+    written = log.append([*earlier, *events])
+    try:
+        catch_up(log, model)
+    except StoreUnavailable as exc:
+        # The events are in the log, which is what counts; the projection
+        # folds them on its next catch-up.
+        logger.warning("projection left behind", extra={"source": source.name, "error": str(exc)})
     return replace(summary, appended=len(written))
 
 

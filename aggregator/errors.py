@@ -10,11 +10,14 @@
     │   └── BodyTooLarge         body exceeded the configured cap while streaming
     ├── ExtractError         bytes were fetched but hold no usable entries
     └── StoreError           the event log or projections refused an operation
+        ├── StoreUnavailable     the database did not answer or dropped the connection
         └── AppendOnlyViolation  something tried to change or delete an event
 
 Collectors catch `FetchError` and `ExtractError` per source and record them as
 `SourceFailed` events, so one bad source never stops the others. `ConfigError`
-and `StoreError` are fatal to the command that met them.
+and `StoreError` are fatal to a one-shot command. The service outlives a
+`StoreUnavailable`: appends are idempotent, so it retries them, and a poll
+that still could not be stored is recorded once the database answers again.
 """
 
 from __future__ import annotations
@@ -84,6 +87,15 @@ class ExtractError(AggregatorError):
 
 class StoreError(AggregatorError):
     """The storage layer refused or failed an operation."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached, or went away mid-transaction.
+
+    Whatever was in flight was rolled back, or committed just before the
+    connection dropped; either way, repeating an append is safe (its event
+    keys are unique), so callers may retry.
+    """
 
 
 class AppendOnlyViolation(StoreError):

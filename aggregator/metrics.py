@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 
 from aggregator.collect import PollSummary
 from aggregator.config import Settings
+from aggregator.errors import StoreUnavailable
 from aggregator.polling import next_poll_at
 from aggregator.store.base import EventLog, ReadModel
 
@@ -70,7 +71,17 @@ class _SourceGauges(Collector):
         entries = GaugeMetricFamily(
             "aggregator_source_entries", "Entries the source has in the log", labels=labels
         )
-        states = self._model.sources()
+        up = GaugeMetricFamily(
+            "aggregator_store_up", "1 when the database answered this scrape, else 0"
+        )
+        try:
+            states = self._model.sources()
+            log_head = self._log.head()
+        except StoreUnavailable:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
         for source in self.settings.sources:
             state = states.get(source.name)
             if state is None:
@@ -87,8 +98,8 @@ class _SourceGauges(Collector):
         head = GaugeMetricFamily(
             "aggregator_log_head_position", "Position of the newest event in the log"
         )
-        head.add_metric([], self._log.head())
-        yield from (success, polled, failures, upcoming, entries, head)
+        head.add_metric([], log_head)
+        yield from (up, success, polled, failures, upcoming, entries, head)
 
 
 class Metrics:

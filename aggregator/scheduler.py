@@ -12,6 +12,12 @@ that it was asked to wait.
 A per-host semaphore bounds how many polls hit one server at once, whatever
 the pool size. Each poll runs its own short event loop for httpx.
 
+A database that goes away does not stop the service: the log's append is
+retried (see `store.sql`), and a poll that still could not be stored is
+counted as a failed poll of kind `store`, left on its interval, and written
+to the log as one `SourceFailed` per source and outage, in the same append
+as that source's first poll after the database answers again.
+
 Stopping: no new poll starts; polls in flight get `shutdown_grace` to finish;
 any still running are cancelled while they wait on the network. A poll
 appends its events in one transaction after its last network wait, so a
@@ -25,6 +31,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,7 +46,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.collect import PollSummary, poll_source
 from aggregator.config import Settings, SourceConfig
-from aggregator.errors import StoreError
+from aggregator.errors import StoreError, StoreUnavailable
+from aggregator.events import SourceFailed, format_time
 from aggregator.fetch import Fetcher
 from aggregator.metrics import Metrics
 from aggregator.polling import next_poll_at
@@ -78,6 +86,34 @@ class Shard:
 
     def select(self, settings: Settings) -> Settings:
         return replace(settings, sources=tuple(s for s in settings.sources if self.owns(s.name)))
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreOutage:
+    """One source's polls that the database could not take, summed up for the log."""
+
+    poll_id: str
+    first: datetime
+    last: datetime
+    polls: int
+    error: str
+
+    def then(self, when: datetime, error: str) -> _StoreOutage:
+        return replace(self, last=when, polls=self.polls + 1, error=error)
+
+    def event(self, source: str) -> SourceFailed:
+        span = f"at {format_time(self.first)}"
+        if self.polls > 1:
+            span = (
+                f"for {self.polls} polls from {format_time(self.first)} to {format_time(self.last)}"
+            )
+        return SourceFailed(
+            source=source,
+            poll_id=self.poll_id,
+            fetched_at=self.first,
+            kind="store",
+            reason=f"not recorded when polled {span}: {self.error}"[:500],
+        )
 
 
 class _HostLimits:
@@ -119,6 +155,7 @@ class PollScheduler:
         self._limits = _HostLimits(settings.service.per_host)
         self._running: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[PollSummary]]] = {}
         self._running_lock = threading.Lock()
+        self._outages: dict[str, _StoreOutage] = {}
         self._stopping = threading.Event()
         self._active = 0
         self._idle = threading.Condition()
@@ -235,13 +272,24 @@ class PollScheduler:
             if self._stopping.is_set():
                 return
             started = time.perf_counter()
+            attempted_at = self._clock()
             try:
                 summary = asyncio.run(self._poll(source))
             except asyncio.CancelledError:
                 logger.warning("poll abandoned; nothing appended", extra={"source": source.name})
                 return
+            except StoreUnavailable as exc:
+                # Left on its interval: the next poll is the retry.
+                self._note_outage(source.name, attempted_at, str(exc))
+                summary = PollSummary(source.name, error=str(exc), error_kind="store")
+                elapsed = time.perf_counter() - started
+                self._metrics.record_poll(summary, elapsed)
+                self._log_poll(summary, elapsed, None)
+                return
             except StoreError as exc:
-                logger.error("store unavailable", extra={"source": source.name, "error": str(exc)})
+                logger.error(
+                    "store refused the poll", extra={"source": source.name, "error": str(exc)}
+                )
                 return
             except Exception:
                 logger.exception("poll crashed", extra={"source": source.name})
@@ -257,14 +305,32 @@ class PollScheduler:
             logger.error("store unavailable", extra={"source": source.name, "error": str(exc)})
         self._log_poll(summary, elapsed, when)
 
+    def _note_outage(self, source: str, when: datetime, error: str) -> None:
+        with self._running_lock:
+            outage = self._outages.get(source)
+            self._outages[source] = (
+                outage.then(when, error)
+                if outage is not None
+                else _StoreOutage(uuid.uuid4().hex, when, when, 1, error)
+            )
+
     async def _poll(self, source: SourceConfig) -> PollSummary:
         task = asyncio.current_task()
         assert task is not None
         with self._running_lock:
             self._running[source.name] = (asyncio.get_running_loop(), task)
         fetcher = self._new_fetcher()
+        with self._running_lock:
+            outage = self._outages.get(source.name)
+        earlier = [outage.event(source.name)] if outage is not None else []
         try:
-            return await poll_source(source, fetcher, self._log, self._model, self._clock)
+            summary = await poll_source(
+                source, fetcher, self._log, self._model, self._clock, earlier=earlier
+            )
+            if outage is not None:
+                with self._running_lock:
+                    self._outages.pop(source.name, None)
+            return summary
         finally:
             with self._running_lock:
                 self._running.pop(source.name, None)

@@ -235,7 +235,7 @@ def start_run(config: Path, tmp_path: Path) -> tuple[Process, str]:
 
 
 def live_config_text(
-    database: Path,
+    database: Path | str,
     output: Path,
     service_port: int,
     fixture_port: int,

@@ -31,7 +31,7 @@ def test_health_reports_a_stopped_scheduler_and_an_unreachable_store(project: Pr
     project.database.unlink()  # the database vanishes under a running server
     healthy, body = serving.health()
     assert not healthy and body["status"] == "unavailable"
-    assert body["store"].startswith("error: OperationalError") and "no such table" in body["store"]
+    assert body["store"].startswith("error: StoreUnavailable") and "no such table" in body["store"]
 
 
 def test_run_on_postgresql(project: Project, postgres_schema_url: str, tmp_path: Path) -> None:

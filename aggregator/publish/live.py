@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,9 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aggregator.config import Settings
+from aggregator.errors import StoreUnavailable
 from aggregator.projections import catch_up
 from aggregator.publish.files import render_merged, render_sources, write_documents
 from aggregator.store.base import EventLog, ReadModel
+
+logger = logging.getLogger("aggregator.publish")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +142,19 @@ class Publisher:
         The throttle bounds the database work a burst of feed-reader requests
         can cause, and lets a `serve` process pick up what collectors elsewhere
         appended without any signal from them.
+
+        The last edition also stands in while the database is unavailable: a
+        reader gets the feed as it was, never an error, and the health check
+        is what reports the outage.
         """
         edition = self._edition
         if edition is not None and self._monotonic() - self._checked < self._min_refresh:
             return edition
-        return self.refresh()
+        try:
+            return self.refresh()
+        except StoreUnavailable as exc:
+            if edition is None:
+                raise
+            logger.warning("serving the last edition", extra={"error": str(exc)})
+            self._checked = self._monotonic()  # look again after min_refresh, not per request
+            return edition

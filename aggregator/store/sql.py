@@ -15,11 +15,21 @@ The unique `event_key` is the backstop for idempotency and triggers refuse
 UPDATE and DELETE (and, on PostgreSQL, TRUNCATE) of event rows. Times are
 stored as fixed-width UTC text so both databases sort and return them
 identically, to the microsecond.
+
+A database that goes away (a PostgreSQL restart, a dropped connection, an
+SQLite write lock held past the busy timeout) surfaces as `StoreUnavailable`
+from every session. `append` retries it a few times with growing pauses: an
+append whose COMMIT was lost in transit may in fact have landed, and the
+retry then finds its keys stored and adds nothing, so retrying never doubles
+an event.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
@@ -29,18 +39,23 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Column, Engine, Text, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
-from aggregator.errors import AppendOnlyViolation, StoreError
+from aggregator.errors import AppendOnlyViolation, StoreError, StoreUnavailable
 from aggregator.events import SCHEMA_VERSION, Event, format_time, parse_time, to_payload
 from aggregator.projections import fold
 from aggregator.store import migrations
 from aggregator.store.base import EntryState, SourceState, StoredEvent
 from aggregator.store.memory import utc_now
 
+logger = logging.getLogger("aggregator.store")
+
 KEY_CHUNK = 500
 PROJECTION = "entries"
+# Pauses between attempts of an append that met an unavailable database: about
+# 7.5 s in all, long enough to ride out a failover or a restart's first moments.
+APPEND_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
 
 
 class EventRecord(SQLModel, table=True):
@@ -113,7 +128,10 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True)
+        # The application name shows in pg_stat_activity, so an operator (or a
+        # test) can tell which aggregator process holds a session or a lock.
+        name = f"aggregator (pid {os.getpid()})"
+        return create_engine(parsed, pool_pre_ping=True, connect_args={"application_name": name})
     raise StoreError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
 
 
@@ -136,8 +154,14 @@ def _sqlite_on_begin(connection: Any) -> None:
 class SqlStore:
     """One database holding the log and the read models, sharing an engine."""
 
-    def __init__(self, url: str, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        url: str,
+        clock: Callable[[], datetime] = utc_now,
+        retry_delays: Sequence[float] = APPEND_RETRY_DELAYS,
+    ) -> None:
         self.url = url
+        self.retry_delays = tuple(retry_delays)
         self.engine = make_engine(url)
         self._writer = self.engine.execution_options(aggregator_write=True)
         self.clock = clock
@@ -159,13 +183,30 @@ class SqlStore:
 
     @contextmanager
     def write_session(self) -> Iterator[Session]:
-        with Session(self._writer, expire_on_commit=False) as session:
+        with self._session(self._writer) as session:
             yield session
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._session(self.engine) as session:
             yield session
+
+    @contextmanager
+    def _session(self, engine: Engine) -> Iterator[Session]:
+        try:
+            with Session(engine, expire_on_commit=False) as session:
+                yield session
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreUnavailable(self._unavailable(exc)) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnavailable(self._unavailable(exc)) from exc
+            raise
+
+    def _unavailable(self, exc: DBAPIError) -> str:
+        shown = make_url(self.url).render_as_string(hide_password=True)
+        lines = str(exc.orig or exc).strip().splitlines() or [type(exc).__name__]
+        return f"database {shown} unavailable: {lines[0]}"
 
     def close(self) -> None:
         self.engine.dispose()
@@ -201,6 +242,18 @@ class SqlEventLog:
         self._store = store
 
     def append(self, events: Sequence[Event]) -> list[StoredEvent]:
+        for attempt, pause in enumerate(self._store.retry_delays, 1):
+            try:
+                return self._append_checked(events)
+            except StoreUnavailable as exc:
+                logger.warning(
+                    "append failed; retrying",
+                    extra={"attempt": attempt, "pause": pause, "error": str(exc)},
+                )
+                time.sleep(pause)
+        return self._append_checked(events)
+
+    def _append_checked(self, events: Sequence[Event]) -> list[StoredEvent]:
         try:
             return self._append(events)
         except IntegrityError:
