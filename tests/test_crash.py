@@ -1,10 +1,17 @@
-"""Crash safety: a collector killed with SIGKILL at random moments, 20 times, per database.
+"""Crash safety: a collector killed with SIGKILL inside a write transaction, 20 times,
+per database.
 
 Every round edits every source (so each collect appends revisions and folds
-them), starts `aggregator collect`, and kills it at a random moment while it
-runs. After each kill the log must be gap-free with no key twice, the SQL
-projection (caught up by the next process, as a restart would) must equal a
-fresh in-memory fold of the log, and the feed must be valid Atom.
+them), starts `aggregator collect`, waits a random part of a collect's run,
+then watches the database until that process is seen inside a write
+transaction (an append or a fold) and kills it there. SQLite shows a writer
+as a write lock another connection cannot take (`BEGIN IMMEDIATE` fails at
+once); PostgreSQL shows it in `pg_stat_activity` as the process's session
+(its application name carries the pid) holding a transaction id, which is
+assigned at its first write or row lock. After each kill the log must be
+gap-free with no key twice, the SQL projection (caught up by the next
+process, as a restart would) must equal a fresh in-memory fold of the log,
+and the feed must be valid Atom.
 """
 
 from __future__ import annotations
@@ -13,12 +20,16 @@ import itertools
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from aggregator.config import load_settings
 from aggregator.projections import catch_up
@@ -32,6 +43,7 @@ from tests.support import REPO, SEEDS
 
 KILLS = 20
 MAX_ATTEMPTS = 40
+WATCH_SECONDS = 20.0  # a collect that never writes within this long fails the test
 
 
 COPIES = 3
@@ -53,6 +65,46 @@ def edit_every_source(seeds: Path, round_number: int) -> None:
             (seeds / copy_name(n, seed)).write_text(
                 text.replace(phrase, f"{phrase} (round {round_number})"), encoding="utf-8"
             )
+
+
+def sqlite_writer_watch(storage: str) -> Callable[[int], bool]:
+    """Whether some process holds the SQLite file's write lock right now."""
+
+    def writing(_pid: int) -> bool:
+        probe = sqlite3.connect(make_url(storage).database or "", timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                return True
+            raise
+        else:
+            probe.execute("ROLLBACK")
+            return False
+        finally:
+            probe.close()
+
+    return writing
+
+
+def postgres_writer_watch(storage: str) -> tuple[Callable[[int], bool], Callable[[], None]]:
+    """Whether the process `pid` has a PostgreSQL transaction that has written or
+    locked a row (it holds a transaction id); and a function to close the watch."""
+    engine = create_engine(storage)
+    connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = :name AND backend_xid IS NOT NULL"
+    )
+
+    def writing(pid: int) -> bool:
+        return bool(connection.execute(query, {"name": f"aggregator (pid {pid})"}).scalar())
+
+    def close() -> None:
+        connection.close()
+        engine.dispose()
+
+    return writing, close
 
 
 def check_log_and_projection(config: Path) -> int:
@@ -104,29 +156,44 @@ def test_sigkill_mid_collect_never_loses_or_doubles_an_event(
         done = subprocess.run(command, cwd=REPO, env=clean_env(), capture_output=True, timeout=120)
         duration = time.monotonic() - started
         assert done.returncode == 0, done.stderr
+    if kind == "sqlite":
+        writing, close_watch = sqlite_writer_watch(storage), lambda: None
+    else:
+        writing, close_watch = postgres_writer_watch(storage)
     chance = random.Random(20201927)
     kills = attempts = 0
     heads = [check_log_and_projection(config)]
-    while kills < KILLS and attempts < MAX_ATTEMPTS:
-        attempts += 1
-        edit_every_source(seeds, attempts)
-        process = subprocess.Popen(
-            command, cwd=REPO, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        time.sleep(chance.uniform(0.5, 0.95) * duration)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait(timeout=60)
-        assert process.stderr is not None
-        assert b"Traceback" not in process.stderr.read()
-        process.stderr.close()
-        heads.append(check_log_and_projection(config))
-    assert kills == KILLS, f"only {kills} of {attempts} collects were still running when killed"
+    try:
+        while kills < KILLS and attempts < MAX_ATTEMPTS:
+            attempts += 1
+            edit_every_source(seeds, attempts)
+            process = subprocess.Popen(
+                command,
+                cwd=REPO,
+                env=clean_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            # Aim at a random part of the run, then at the next write transaction.
+            time.sleep(chance.uniform(0.3, 0.9) * duration)
+            deadline = time.monotonic() + WATCH_SECONDS
+            while process.poll() is None and time.monotonic() < deadline:
+                if writing(process.pid):
+                    process.send_signal(signal.SIGKILL)
+                    kills += 1
+                    break
+            process.wait(timeout=60)
+            assert process.stderr is not None
+            assert b"Traceback" not in process.stderr.read()
+            process.stderr.close()
+            heads.append(check_log_and_projection(config))
+    finally:
+        close_watch()
+    assert kills == KILLS, f"only {kills} of {attempts} collects were killed while writing"
     assert heads == sorted(heads) and heads[-1] > 0
-    # Some kills landed between one source's append and the next: the collect
-    # had appended part of its work (a whole round appends 12 events: a
-    # revision and a poll per source), the moment a torn append would show.
+    # Kills landed at different points of a collect: some after part of its
+    # appends had committed (a whole round appends 12 events: a revision and a
+    # poll per source), the moment a torn append would show.
     grown = [b - a for a, b in itertools.pairwise(heads)]
     print(f"events appended per killed round: {grown}")
     assert any(0 < delta < 12 for delta in grown), grown
