@@ -17,26 +17,23 @@ import traceback
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
 from aggregator import __version__, logs
 from aggregator.collect import PollSummary, collect_sources
-from aggregator.config import Settings, config_path, load_settings
+from aggregator.config import Settings, config_path, load_settings, parse_duration
 from aggregator.errors import AggregatorError
 from aggregator.events import EntryEvent, SourceFailed, SourcePolled, format_time
 from aggregator.polling import next_poll_at
 from aggregator.projections import catch_up
 from aggregator.publish.files import regenerate, render_merged, write_atomic, write_stream
+from aggregator.shard import Shard
 from aggregator.store import migrations, open_store
 from aggregator.store.base import EventLog, ReadModel, SourceState, StoredEvent
 from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
 from aggregator.transfer import read_records, record_line
-
-if TYPE_CHECKING:
-    from aggregator.scheduler import Shard
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_UNUSABLE = 0, 1, 2
 EXPORT_BATCH = 5000
@@ -85,6 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sources = commands.add_parser("sources", help="one row per source: last poll, outcome, entries")
     sources.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    _add_shard_option(sources, "list only the sources of shard I of N")
+    sources.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a listed source was never polled or is overdue (a health check)",
+    )
+    sources.add_argument(
+        "--overdue",
+        type=_duration,
+        default=600.0,
+        metavar="DURATION",
+        help="how late past its next poll a source counts as overdue (default: 10m)",
+    )
 
     for name, text in (
         ("run", "poll every source on its schedule and serve the feeds over HTTP"),
@@ -108,12 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="poll and append, serve nothing (for several collectors on one log)",
             )
-            service.add_argument(
-                "--shard",
-                type=_shard,
-                metavar="I/N",
-                help="poll only the sources that hash to shard I of N (default: all)",
-            )
+            _add_shard_option(service, "poll only the sources that hash to shard I of N")
 
     database = commands.add_parser("db", help="the database schema")
     steps = database.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -146,9 +151,28 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def _shard(text: str) -> Shard:
-    from aggregator.scheduler import Shard
+def _add_shard_option(parser: argparse.ArgumentParser, text: str) -> None:
+    """`--shard I/N`, defaulting to $AGGREGATOR_SHARD: a container sets it once
+    for both its collector and its health check."""
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        default=os.environ.get("AGGREGATOR_SHARD") or None,
+        help=f"{text} (default: $AGGREGATOR_SHARD, else all)",
+    )
 
+
+def _duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds is None or seconds < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as '90s' or '10m', got {text!r}"
+        )
+    return seconds
+
+
+def _shard(text: str) -> Shard:
     try:
         return Shard.parse(text)
     except ValueError as exc:
@@ -395,10 +419,16 @@ def cmd_sources(settings: Settings, store: SqlStore, args: argparse.Namespace) -
     catch_up(store.log, store.read_model)
     states = store.read_model.sources()
     now = store.clock()
+    listed = args.shard.select(settings).sources if args.shard else settings.sources
     rows: list[dict[str, str | int | None]] = []
-    for source in settings.sources:
+    problems: list[str] = []
+    for source in listed:
         state = states.get(source.name) or SourceState(name=source.name)
         due = next_poll_at(state, source.interval, settings.service.max_backoff)
+        if due is None:
+            problems.append(f"{source.name}: never polled")
+        elif (now - due).total_seconds() > args.overdue:
+            problems.append(f"{source.name}: overdue, next poll was due at {format_time(due)}")
         rows.append(
             {
                 "name": source.name,
@@ -413,7 +443,16 @@ def cmd_sources(settings: Settings, store: SqlStore, args: argparse.Namespace) -
     if args.json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
-        return EXIT_OK
+    else:
+        _print_table(rows)
+    if args.check:
+        for problem in problems:
+            print(f"aggregator: {problem}", file=sys.stderr)
+        return EXIT_SOURCE_FAILED if problems else EXIT_OK
+    return EXIT_OK
+
+
+def _print_table(rows: list[dict[str, str | int | None]]) -> None:
     header = ["SOURCE", "LAST POLL", "OUTCOME", "NEXT POLL", "ENTRIES", "FAILURES", "LAST ERROR"]
     defaults = ["", "never", "-", "due now", "0", "0", ""]
     table = [header] + [
@@ -423,7 +462,6 @@ def cmd_sources(settings: Settings, store: SqlStore, args: argparse.Namespace) -
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
-    return EXIT_OK
 
 
 _COMMANDS = {

@@ -33,7 +33,8 @@ from aggregator.events import format_time
 from aggregator.metrics import Metrics
 from aggregator.polling import next_poll_at
 from aggregator.publish.live import Publisher
-from aggregator.scheduler import PollScheduler, Shard
+from aggregator.scheduler import PollScheduler
+from aggregator.shard import Shard
 from aggregator.store.sql import SqlStore
 from aggregator.web import create_app
 from aggregator.webserver import address, bind, serve

@@ -8,6 +8,7 @@ import pty
 import socket
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -266,3 +267,29 @@ def test_a_port_in_use_is_a_clear_error(project: Project) -> None:
         f"cannot listen on 127.0.0.1:{port}: Address already in use"
     )
     assert "Traceback" not in result.stderr
+
+
+def test_sources_check_is_a_health_check_per_shard(project: Project) -> None:
+    config = ("--config", str(project.config))
+    never = run(*config, "sources", "--check")
+    assert never.returncode == 1
+    assert "aggregator: aljazeera: never polled" in never.stderr
+    assert "aggregator: dailyknight: never polled" in never.stderr
+    assert run(*config, "collect", "--source", "dailyknight").returncode == 0
+    # Shard 1 of 2 holds dailyknight alone (crc32), which has been polled now.
+    shard = run(*config, "sources", "--check", "--shard", "1/2", "--json")
+    assert shard.returncode == 0, shard.stderr
+    assert [json.loads(line)["name"] for line in shard.stdout.splitlines()] == ["dailyknight"]
+    from_env = run(*config, "sources", "--check", env={"AGGREGATOR_SHARD": "2/2"})
+    assert from_env.returncode == 1 and "aljazeera: never polled" in from_env.stderr
+    assert "dailyknight" not in from_env.stdout
+    # On a 1 s interval, a second after its poll the source is late: overdue
+    # with no tolerance, on schedule with the default ten minutes.
+    text = project.config.read_text(encoding="utf-8")
+    project.config.write_text(text.replace('interval = "5m"', 'interval = "1s"'), encoding="utf-8")
+    time.sleep(1.2)
+    late = run(*config, "sources", "--check", "--shard", "1/2", "--overdue", "0s")
+    assert late.returncode == 1 and "dailyknight: overdue, next poll was due at" in late.stderr
+    assert run(*config, "sources", "--check", "--shard", "1/2").returncode == 0
+    wrong = run(*config, "sources", "--check", "--overdue", "soon")
+    assert wrong.returncode == 2 and "expected a duration" in wrong.stderr
