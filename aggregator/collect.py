@@ -234,6 +234,7 @@ def _failed(
         kind=kind,
         reason=reason,
         not_before=exc.not_before if isinstance(exc, FetchError) else None,
+        http_status=exc.status if isinstance(exc, FetchError) else None,
     )
 
 

@@ -49,9 +49,12 @@ class FetchError(AggregatorError):
 
     kind = "fetch"
 
-    def __init__(self, reason: str, not_before: datetime | None = None) -> None:
+    def __init__(
+        self, reason: str, not_before: datetime | None = None, status: int | None = None
+    ) -> None:
         self.reason = reason
         self.not_before = not_before
+        self.status = status  # the HTTP status, when the failure was a server's answer
         super().__init__(reason)
 
 
@@ -69,10 +72,6 @@ class FetchTimeout(FetchError):
 
 class HTTPStatusError(FetchError):
     kind = "http-status"
-
-    def __init__(self, reason: str, status: int, not_before: datetime | None = None) -> None:
-        self.status = status
-        super().__init__(reason, not_before)
 
 
 class BodyTooLarge(FetchError):

@@ -11,16 +11,29 @@ append succeeds, while a collector that raced and lost simply sees the winner
 on its next poll (optimistic concurrency, as an aggregate version would give).
 Poll bookkeeping is keyed by a poll id chosen once per poll, so retrying the
 append of one poll adds nothing twice.
+
+Stored records are never rewritten, so a record keeps the schema version it
+was written with, and old versions are upcast as they are read: each
+`_UPCASTERS` step turns a payload of version N into one of version N+1, and
+a record passes through every step from its version to `SCHEMA_VERSION`.
+
+    1  the first shape
+    2  `SourceFailed.http_status`: the HTTP status of a failure that was a
+       server's answer. Version 1 had it only inside `reason`
+       ("... answered HTTP 503 Service Unavailable"), where the upcaster
+       finds it.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def format_time(value: datetime) -> str:
@@ -124,6 +137,7 @@ class SourceFailed(PollEvent):
     type_name: ClassVar[str] = "SourceFailed"
     kind: str = "error"
     reason: str = ""
+    http_status: int | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -145,18 +159,38 @@ def to_payload(event: Event) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def from_payload(type_name: str, schema_version: int, payload: str) -> Event:
-    """Rebuild an event from its stored record.
+_HTTP_STATUS_IN_REASON = re.compile(r"\banswered HTTP (\d{3})\b")
 
-    `schema_version` is checked here so that when a payload shape changes, the
-    upcasting of old records has one place to live.
-    """
-    if schema_version != SCHEMA_VERSION:
-        raise ValueError(f"unknown schema version {schema_version} for {type_name}")
+
+def _v1_to_v2(type_name: str, data: dict[str, Any]) -> dict[str, Any]:
+    if type_name == SourceFailed.type_name and "http_status" not in data:
+        found = _HTTP_STATUS_IN_REASON.search(data.get("reason", ""))
+        data["http_status"] = int(found.group(1)) if found else None
+    return data
+
+
+# Version N's step to version N+1.
+_UPCASTERS: dict[int, Callable[[str, dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def upcast(type_name: str, schema_version: int, data: dict[str, Any]) -> dict[str, Any]:
+    """A stored payload of `schema_version` in the current shape."""
+    if not 1 <= schema_version <= SCHEMA_VERSION:
+        raise ValueError(
+            f"unknown schema version {schema_version} for {type_name}"
+            f" (this build reads 1 to {SCHEMA_VERSION})"
+        )
+    for version in range(schema_version, SCHEMA_VERSION):
+        data = _UPCASTERS[version](type_name, data)
+    return data
+
+
+def from_payload(type_name: str, schema_version: int, payload: str) -> Event:
+    """Rebuild an event from its stored record, upcasting an older payload."""
     cls = EVENT_TYPES.get(type_name)
     if cls is None:
         raise ValueError(f"unknown event type {type_name!r}")
-    data = json.loads(payload)
+    data = upcast(type_name, schema_version, json.loads(payload))
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in data:

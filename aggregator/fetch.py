@@ -226,5 +226,5 @@ def _raise_for_status(response: httpx.Response, fetched_at: datetime) -> None:
     if not_before is not None:
         reason += f" (Retry-After: {response.headers['Retry-After'].strip()[:64]})"
     if status in (404, 410):
-        raise SourceNotFound(reason, not_before)
-    raise HTTPStatusError(reason, status, not_before)
+        raise SourceNotFound(reason, not_before, status)
+    raise HTTPStatusError(reason, not_before, status)

@@ -168,6 +168,7 @@ def test_failures_back_off_then_recover_to_the_interval(tmp_path: Path) -> None:
         h.scheduler.stop()
         failures = [e for e in h.polls() if isinstance(e, SourceFailed)]
         assert [f.kind for f in failures[:3]] == ["http-status"] * 3
+        assert [f.http_status for f in failures[:3]] == [500] * 3
         assert "HTTP 500" in failures[0].reason
         # Waits after 1, 2, 3 failures: 2s, then 4s capped at 3s twice; after the
         # success the source is back to its 1s interval.
@@ -188,6 +189,7 @@ def test_retry_after_is_honoured_and_logged(
         h.scheduler.stop()
         failed = h.polls()[0]
         assert isinstance(failed, SourceFailed) and failed.not_before is not None
+        assert failed.http_status == 429
         wait = (failed.not_before - failed.fetched_at).total_seconds()
         assert 3 <= wait < 3.5
         # The interval is 1s and one failure alone would mean 2s: Retry-After wins.
