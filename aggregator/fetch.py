@@ -7,10 +7,11 @@ so that an unchanged source costs one cheap request and no extraction.
 
 Politeness and self-defence live here too: explicit connect and read
 timeouts plus a deadline on the whole fetch (a server dripping one byte a
-second never trips a read timeout), a body-size cap enforced while streaming,
-a redirect limit, a descriptive User-Agent, and the server's own pacing
-(`Retry-After` on an error, `Cache-Control: max-age` on a success) passed
-back as `not_before` for the scheduler.
+second never trips a read timeout), a body-size cap enforced while streaming
+and while inflating, redirects followed by hand (at most 5, loops named,
+each hop checked by `guard`), a descriptive User-Agent, and the server's own
+pacing (`Retry-After` on an error, `Cache-Control: max-age` on a success)
+passed back as `not_before` for the scheduler.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
-from aggregator import __version__
+from aggregator import __version__, guard
 from aggregator.errors import (
     BodyTooLarge,
     FetchError,
@@ -45,6 +46,7 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=10.0)
 DEFAULT_DEADLINE = 60.0
 MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.I)
 
 
@@ -77,9 +79,8 @@ class Fetcher:
     ) -> None:
         self._client = client or httpx.AsyncClient(
             timeout=DEFAULT_TIMEOUT,
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,  # followed by hand, each hop checked (see `guard`)
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": guard.ACCEPT_ENCODING},
         )
         self._max_bytes = max_bytes
         self._clock = clock
@@ -129,36 +130,70 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         fetched_at = self._clock()
         try:
-            async with (
-                asyncio.timeout(self._deadline),
-                self._client.stream("GET", url, headers=headers) as response,
-            ):
-                not_before = _fresh_until(response.headers.get("Cache-Control"), fetched_at)
-                if response.status_code == 304:
-                    return FetchResult(
-                        url=str(response.url),
-                        fetched_at=fetched_at,
-                        not_modified=True,
-                        etag=response.headers.get("ETag", etag),
-                        last_modified=response.headers.get("Last-Modified", last_modified),
-                        not_before=not_before,
-                    )
-                _raise_for_status(response, fetched_at)
-                body = await self._read_capped(response)
+            async with asyncio.timeout(self._deadline):
+                return await self._follow(url, headers, fetched_at, etag, last_modified)
         except TimeoutError:
             raise FetchTimeout(
                 f"fetching {url} took longer than the {self._deadline:g}s deadline"
             ) from None
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"timed out fetching {url} ({type(exc).__name__})") from None
-        except httpx.TooManyRedirects:
-            raise FetchError(f"more than {MAX_REDIRECTS} redirects fetching {url}") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"could not fetch {url}: {exc}") from None
+        except httpx.InvalidURL as exc:
+            # httpx parses a redirect's Location as the answer arrives.
+            raise FetchError(
+                f"could not fetch {url}: the server sent an invalid URL: {exc}"
+            ) from None
+
+    async def _follow(
+        self,
+        url: str,
+        headers: dict[str, str],
+        fetched_at: datetime,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        """GET `url`, following redirects hop by hop, each checked by `guard`."""
+        target, previous, public = url, None, True
+        visited: list[str] = []
+        while True:
+            if target in visited:
+                raise FetchError(f"redirect loop fetching {url}: {' -> '.join([*visited, target])}")
+            if len(visited) > MAX_REDIRECTS:
+                raise FetchError(f"more than {MAX_REDIRECTS} redirects fetching {url}")
+            visited.append(target)
+            public = await guard.check_destination(target, previous, public)
+            async with self._client.stream("GET", target, headers=headers) as response:
+                guard.check_peer(response)
+                location = response.headers.get("Location")
+                if response.status_code in _REDIRECTS and location:
+                    previous, target = target, urljoin(target, location)
+                    continue
+                return await self._answer(response, fetched_at, etag, last_modified)
+
+    async def _answer(
+        self,
+        response: httpx.Response,
+        fetched_at: datetime,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> FetchResult:
+        not_before = _fresh_until(response.headers.get("Cache-Control"), fetched_at)
+        if response.status_code == 304:
+            return FetchResult(
+                url=str(response.url),
+                fetched_at=fetched_at,
+                not_modified=True,
+                etag=response.headers.get("ETag", etag),
+                last_modified=response.headers.get("Last-Modified", last_modified),
+                not_before=not_before,
+            )
+        _raise_for_status(response, fetched_at)
         return FetchResult(
             url=str(response.url),
             fetched_at=fetched_at,
-            body=body,
+            body=await self._read_capped(response),
             etag=response.headers.get("ETag"),
             last_modified=response.headers.get("Last-Modified"),
             content_type=response.headers.get("Content-Type"),
@@ -172,13 +207,17 @@ class Fetcher:
             raise BodyTooLarge(
                 f"{response.url} declares {declared} bytes, over the {self._max_bytes}-byte cap"
             )
+        decoder = guard.BodyDecoder(
+            response.headers.get("Content-Encoding", ""), self._max_bytes, str(response.url)
+        )
         chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self._max_bytes:
+        received = 0
+        async for chunk in response.aiter_raw():
+            received += len(chunk)
+            if received > self._max_bytes:
                 raise BodyTooLarge(f"{response.url} sent more than the {self._max_bytes}-byte cap")
-            chunks.append(chunk)
+            chunks.append(decoder.feed(chunk))
+        chunks.append(decoder.finish())
         return b"".join(chunks)
 
 
