@@ -7,9 +7,11 @@ Extractors are pure (no I/O, no clock: the fetch time arrives in the
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from aggregator.extract import feed, liveblog_html, liveblog_text
-from aggregator.model import ExtractContext, Format, Page
+from aggregator.extract.titles import GIVEN_TITLE_LIMIT, cut_title
+from aggregator.model import ExtractContext, ExtractedEntry, Format, Page
 
 _FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf")
 _JSON_FEED = re.compile(rb'"version"\s*:\s*"https?://jsonfeed\.org')
@@ -38,7 +40,21 @@ def detect_format(body: bytes, content_type: str | None = None) -> Format:
 def extract(body: bytes, context: ExtractContext, fmt: Format) -> Page:
     chosen = detect_format(body, context.content_type) if fmt == "auto" else fmt
     if chosen == "liveblog-text":
-        return liveblog_text.extract(body, context)
-    if chosen == "feed":
-        return feed.extract(body, context)
-    return liveblog_html.extract(body, context)
+        page = liveblog_text.extract(body, context)
+    elif chosen == "feed":
+        page = feed.extract(body, context)
+    else:
+        page = liveblog_html.extract(body, context)
+    if all(len(entry.title) <= GIVEN_TITLE_LIMIT for entry in page.entries):
+        return page
+    return replace(page, entries=tuple(_bounded_title(entry) for entry in page.entries))
+
+
+def _bounded_title(entry: ExtractedEntry) -> ExtractedEntry:
+    """The rule every format shares for titles too long to be titles (see `titles`)."""
+    if len(entry.title) <= GIVEN_TITLE_LIMIT:
+        return entry
+    note = f"title of {len(entry.title)} characters cut to {GIVEN_TITLE_LIMIT}"
+    return replace(
+        entry, title=cut_title(entry.title, GIVEN_TITLE_LIMIT), notes=(*entry.notes, note)
+    )

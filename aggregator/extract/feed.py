@@ -42,6 +42,8 @@ Rules
 - Page: title and author are the feed's. A feed feedparser flags as broken
   ("bozo") that still yields entries gets a Page note with the reason; one
   that yields none raises ExtractError with a reason a person can act on.
+  A document that ends early (a truncated download) loses its last recovered
+  entry, which the cut mangled, with a note; the next poll brings it whole.
 - Entries are returned oldest first (by published, then key).
 
 What feedparser 6.0.14 does (read in its source and tried)
@@ -399,17 +401,38 @@ def _read_xml_feed(body: bytes, ctx: ExtractContext) -> _Feed:
             raise ExtractError(f"not a feed: {problem}")
         if not parsed.get("version"):
             raise ExtractError("not a feed: no RSS, RDF or Atom root element")
-    notes = (
-        (f"feedparser reported a problem ({problem}); the entries it recovered were used",)
-        if problem is not None
-        else ()
-    )
+    notes: tuple[str, ...] = ()
+    entries = list(parsed.entries)
+    if problem is not None:
+        notes = (f"feedparser reported a problem ({problem}); the entries it recovered were used",)
+        if _ends_early(parsed):
+            cut = entries.pop()
+            notes += (
+                "the feed ends inside its last entry"
+                f" ({_detail_text(cut.get('title_detail')) or 'untitled'!r}),"
+                " which was left for a complete copy",
+            )
     meta = parsed.feed
     return _Feed(
         title=_detail_text(meta.get("title_detail")) or None,
         authors=_author_names(meta.get("authors", []), _string(dict.get(meta, "author"))),
-        items=tuple(_xml_item(entry, ctx.page_url) for entry in parsed.entries),
+        items=tuple(_xml_item(entry, ctx.page_url) for entry in entries),
         notes=notes,
+    )
+
+
+def _ends_early(parsed: Mapping[str, Any]) -> bool:
+    """Whether the document stopped before its end (a truncated download).
+
+    The last entry feedparser recovered from such a document is whatever the
+    cut left of it: keeping it would record a mangled copy (often under an
+    identity of its own, since its id may be what was cut) beside the whole
+    entry the next poll brings.
+    """
+    error = parsed.get("bozo_exception")
+    return isinstance(error, xml.sax.SAXParseException) and error.getMessage() in (
+        "no element found",
+        "unclosed token",
     )
 
 

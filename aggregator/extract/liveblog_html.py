@@ -72,7 +72,9 @@ page that yields nothing raises `ExtractError` with every reason.
 
 Bytes are decoded by the BOM, else the Content-Type charset, else a `<meta>`
 charset (ISO-8859-1 and ASCII read as windows-1252, as browsers do), else
-UTF-8; undecodable bytes become U+FFFD with a note.
+UTF-8; a page that declares nothing and is not valid UTF-8 is read as
+windows-1252, the legacy default browsers fall back to, with a note.
+Undecodable bytes become U+FFFD with a note.
 """
 
 from __future__ import annotations
@@ -262,19 +264,36 @@ def extract(body: bytes, ctx: ExtractContext) -> Page:
 
 
 def _decode(body: bytes, content_type: str | None) -> tuple[str, tuple[str, ...]]:
-    """Decode by BOM, else the declared charset (header, then <meta>), else UTF-8."""
+    """Decode by BOM, else the declared charset (header, then <meta>), else UTF-8,
+    else (bytes that are not UTF-8) windows-1252."""
     for bom, encoding in _BOMS:
         if body.startswith(bom):
             return _decoded(body[len(bom) :], encoding)
     declared = _declared_charset(body, content_type)
     if declared is None:
-        return _decoded(body, "utf-8")
+        return _undeclared(body)
     try:
         name = codecs.lookup(declared).name
     except LookupError:
         text, notes = _decoded(body, "utf-8")
         return text, (f"the declared charset '{declared}' is unknown; UTF-8 was used", *notes)
     return _decoded(body, "cp1252" if name in _AS_WINDOWS_1252 else name)
+
+
+def _undeclared(body: bytes) -> tuple[str, tuple[str, ...]]:
+    """UTF-8, unless the bytes look like a legacy 8-bit page: more of its non-ASCII
+    bytes fail to decode as UTF-8 than succeed. Such a page is read as
+    windows-1252, the fallback browsers use; a UTF-8 page with a stray bad
+    byte stays UTF-8."""
+    as_utf8 = body.decode("utf-8", errors="replace")
+    replaced = as_utf8.count("\ufffd")
+    if not replaced:
+        return as_utf8, ()
+    decoded = sum(1 for char in as_utf8 if char > "\x7f") - replaced
+    if decoded >= replaced:
+        return _decoded(body, "utf-8")
+    note = "the page declares no charset and is not UTF-8; read as windows-1252"
+    return body.decode("cp1252", errors="replace"), (note,)
 
 
 def _declared_charset(body: bytes, content_type: str | None) -> str | None:

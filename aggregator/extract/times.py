@@ -286,21 +286,28 @@ def _dst_note(local: datetime, zone: ZoneInfo) -> str | None:
 FUTURE_TOLERANCE = timedelta(minutes=15)
 
 
+# No web feed or live blog predates this: an earlier time is a CMS's zero
+# date (1970-01-01, 0001-01-01) or a two-digit year read wrong, not news.
+EARLIEST_PLAUSIBLE = datetime(1990, 1, 1, tzinfo=UTC)
+
+
 def plausible(when: datetime, fetched_at: datetime, what: str) -> tuple[datetime, str | None]:
-    """Reject a time more than a little ahead of the fetch, with a recorded reason.
+    """Reject a time ahead of the fetch or before 1990, with a recorded reason.
 
     A page cannot report what has not happened yet: such a time is a typo, a
-    wrong zone or a wrong day. The fetch time stands in for it (the latest
-    moment the update can truly be from) and the note says what was rejected.
+    wrong zone or a wrong day. Nor does the web have news from before 1990.
+    The fetch time stands in for either (the latest moment the update can
+    truly be from) and the note says what was rejected.
     """
-    if not too_far_ahead(when, fetched_at):
-        return when, None
-    shown = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     fetched = fetched_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return (
-        fetched_at,
-        f"{what} {shown} is after the fetch at {fetched}; rejected as implausible, fetch time used",
-    )
+    shown = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if too_far_ahead(when, fetched_at):
+        problem = f"is after the fetch at {fetched}"
+    elif when < EARLIEST_PLAUSIBLE:
+        problem = "is before 1990"
+    else:
+        return when, None
+    return fetched_at, f"{what} {shown} {problem}; rejected as implausible, fetch time used"
 
 
 def too_far_ahead(when: datetime, anchor: datetime) -> bool:

@@ -7,6 +7,10 @@ characters. A sentence ends at . ! or ? (a closing quote may follow) before
 an uppercase letter or an opening quote, and only where at least 20
 characters stand on each side, so "U.S." or "Dr." near the start does not end
 it.
+
+A title the source does give is kept as given, unless it is absurdly long (a
+body pasted into the title field, or a hostile feed): past `GIVEN_TITLE_LIMIT`
+characters it is cut the same way, at a word, and the cut is noted.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import re
 
 TITLE_LIMIT = 120
+GIVEN_TITLE_LIMIT = 300
 _MIN_SENTENCE = 20
 _SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019]?\s+(?P<next>\S)")
 _OPENING_QUOTES = "\"'\u201c\u2018"
@@ -21,10 +26,14 @@ _OPENING_QUOTES = "\"'\u201c\u2018"
 
 def first_sentence_title(paragraph: str) -> str:
     """The paragraph's first sentence, cut at a word to at most 120 characters."""
-    sentence = _first_sentence(paragraph)
-    if len(sentence) <= TITLE_LIMIT:
-        return sentence
-    cut = sentence[: TITLE_LIMIT - 1].rsplit(" ", 1)[0]
+    return cut_title(_first_sentence(paragraph), TITLE_LIMIT)
+
+
+def cut_title(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` characters, else cut at a word and ended with "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:-\u2013\u2014") + "\u2026"
 
 
