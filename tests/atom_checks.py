@@ -10,6 +10,7 @@ bozo error, as a feed reader would.
 from __future__ import annotations
 
 import feedparser
+import lxml.html
 from lxml import etree
 
 from tests.support import SCHEMA
@@ -40,3 +41,42 @@ def atom_problems(document: bytes) -> list[str]:
     if parsed.bozo:
         problems.append(f"feedparser: {parsed.bozo_exception!r}")
     return problems
+
+
+_DANGEROUS_ELEMENTS = frozenset(
+    {
+        "script", "iframe", "frame", "frameset", "object", "embed", "applet", "form",
+        "input", "button", "style", "link", "meta", "base", "svg", "math", "foreignobject",
+    }
+)  # fmt: skip
+_URL_ATTRIBUTES = ("href", "src", "xlink:href", "action", "formaction", "data", "poster")
+_SAFE_SCHEMES = ("http:", "https:", "mailto:")
+
+
+def dangerous_markup(document: bytes) -> list[str]:
+    """Markup in an Atom document's HTML content and links that could run or load
+    something in a reader: script-capable elements, event-handler attributes,
+    URLs of any scheme but http(s) and mailto, and CSS. Empty when clean."""
+    found: list[str] = []
+    root = etree.fromstring(document)
+    for link in root.iter("{http://www.w3.org/2005/Atom}link"):
+        href = (link.get("href") or "").strip().lower()
+        if not href.startswith(_SAFE_SCHEMES):
+            found.append(f"atom:link href {href[:60]!r}")
+    for content in root.iter("{http://www.w3.org/2005/Atom}content"):
+        text = content.text or ""
+        if not text.strip():
+            continue
+        for element in lxml.html.fragment_fromstring(text, create_parent="div").iter():
+            tag = str(element.tag).lower().rpartition("}")[2]
+            if tag in _DANGEROUS_ELEMENTS:
+                found.append(f"<{tag}> element")
+            for name, value in element.attrib.items():
+                lowered = name.lower()
+                if lowered.startswith("on") or lowered == "style":
+                    found.append(f"{lowered} attribute on <{tag}>")
+                if lowered in _URL_ATTRIBUTES:
+                    url = "".join(value.split()).lower()
+                    if url and ":" in url.split("/")[0] and not url.startswith(_SAFE_SCHEMES):
+                        found.append(f"{lowered}={value[:60]!r} on <{tag}>")
+    return found
