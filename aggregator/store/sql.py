@@ -17,7 +17,8 @@ stored as fixed-width UTC text so both databases sort and return them
 identically, to the microsecond.
 
 A database that goes away (a PostgreSQL restart, a dropped connection, an
-SQLite write lock held past the busy timeout) surfaces as `StoreUnavailable`
+SQLite write lock held past the busy timeout, a file that is no longer a
+database) surfaces as `StoreUnavailable`
 from every session. `append` retries it a few times with growing pauses: an
 append whose COMMIT was lost in transit may in fact have landed, and the
 retry then finds its keys stored and adds nothing, so retrying never doubles
@@ -39,7 +40,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Column, Engine, Text, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DatabaseError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from aggregator.errors import AppendOnlyViolation, StoreError, StoreUnavailable
@@ -199,7 +206,10 @@ class SqlStore:
         except (OperationalError, InterfaceError) as exc:
             raise StoreUnavailable(self._unavailable(exc)) from exc
         except DBAPIError as exc:
-            if exc.connection_invalidated:
+            # A bare DatabaseError (no subclass) is the driver saying the
+            # database itself is unusable: SQLite's "database disk image is
+            # malformed" or "file is not a database".
+            if exc.connection_invalidated or type(exc) is DatabaseError:
                 raise StoreUnavailable(self._unavailable(exc)) from exc
             raise
 
