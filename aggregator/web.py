@@ -13,21 +13,29 @@ ever looked up in the current edition's table of documents, never joined to
 a filesystem path, so no request can reach a file outside the feeds.
 Handlers are plain functions, which Starlette runs in a worker thread: the
 database reads they may trigger never block the event loop.
+
+What a client can send and see is bounded too: request heads larger than any
+reader sends are refused (`RequestLimits`), an error in a handler is a bare
+"Internal Server Error" (the traceback goes to the log, never to the
+client), and `/healthz` names what failed without the database URL or any
+path of the machine (`public_text`).
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Lifespan
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from aggregator.config import Settings
 from aggregator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -35,7 +43,78 @@ from aggregator.publish.live import Document, Publisher
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 
+# The largest request head accepted, as in common servers (nginx refuses a
+# request line over 8 kB; Apache more than 100 header fields): a feed reader
+# sends a few hundred bytes.
+MAX_TARGET = 8 * 1024  # bytes of path and query string, else 414
+MAX_HEADERS = 100  # header fields, else 431
+MAX_HEADER_BYTES = 16 * 1024  # bytes of header fields as sent, else 431
+
 Health = Callable[[], tuple[bool, Mapping[str, Any]]]
+
+
+class RequestLimits:
+    """ASGI middleware answering an oversized request head 414 or 431, and
+    closing the connection, before any routing.
+
+    The HTTP server's own bound (`webserver.MAX_INCOMPLETE_HEAD`) applies
+    only while a head is still arriving, as h11 checks its buffer only then:
+    a 200 kB URL that happens to arrive in one read would otherwise be routed
+    (and echoed in the 404), so the answer to the same request would depend
+    on how the network cut it up. These limits make it the same every time.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = _oversized(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _oversized(scope: Scope) -> Response | None:
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8", "replace")
+    target = len(raw_path) + len(scope.get("query_string", b""))
+    close = {"Connection": "close"}
+    if target > MAX_TARGET:
+        return PlainTextResponse("request target too long\n", status_code=414, headers=close)
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    size = sum(len(name) + len(value) + 4 for name, value in headers)  # ": " and CRLF
+    if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:
+        return PlainTextResponse(
+            "request header fields too large\n", status_code=431, headers=close
+        )
+    return None
+
+
+_DATABASE_URL = re.compile(r"\b(?:sqlite|postgres(?:ql)?)(?:\+\w+)?://\S*", re.IGNORECASE)
+# A POSIX absolute path: a slash that starts a word (not one inside a URL or
+# a fraction), and what follows up to a space, quote or closing bracket.
+_ABSOLUTE_PATH = re.compile(r"""(?<![\w.~:/\\-])/[^\s'"`,;)\]}>]+""")
+
+
+def public_text(text: str) -> str:
+    """An error message fit for any client: its first line (SQLAlchemy adds
+    the SQL statement and its parameters on the next ones), with database URLs
+    and absolute paths replaced by placeholders."""
+    lines = text.strip().splitlines()
+    first = lines[0] if lines else ""
+    return _ABSOLUTE_PATH.sub("<path>", _DATABASE_URL.sub("<database>", first))
+
+
+def _public(value: Any) -> Any:
+    """A health report with `public_text` applied to every string in it."""
+    if isinstance(value, str):
+        return public_text(value)
+    if isinstance(value, Mapping):
+        return {key: _public(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_public(item) for item in value]
+    return value
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -116,7 +195,7 @@ def create_app(
 
     def healthz(request: Request) -> Response:
         healthy, body = health()
-        return JSONResponse(dict(body), status_code=200 if healthy else 503)
+        return JSONResponse(_public(body), status_code=200 if healthy else 503)
 
     def prometheus(request: Request) -> Response:
         return Response(metrics(), media_type=METRICS_CONTENT_TYPE)
@@ -132,7 +211,11 @@ def create_app(
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/metrics", prometheus, methods=["GET", "HEAD"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    # debug=False (the default, stated): an exception in a handler answers a
+    # bare 500, never Starlette's traceback page.
+    return Starlette(
+        debug=False, routes=routes, middleware=[Middleware(RequestLimits)], lifespan=lifespan
+    )
 
 
 def _index_page(settings: Settings) -> str:

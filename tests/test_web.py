@@ -191,3 +191,17 @@ def test_publisher_renders_once_per_log_position(site: Site) -> None:
     assert site.publisher.current() is first
     assert first.merged.body == render_merged(site.session.settings, site.session.store.read_model)
     assert set(first.sources) == {"aljazeera", "dailyknight"}
+
+
+def test_a_handler_that_raises_answers_a_bare_500() -> None:
+    """Whatever a handler meets, the client sees no traceback, path or message."""
+
+    class Broken:
+        def current(self) -> None:
+            raise RuntimeError("cannot read /srv/secret/agg.db: SELECT * FROM events")
+
+    app = create_app(Broken(), lambda: (True, {}), lambda: b"")  # type: ignore[arg-type]
+    with running(app) as base:
+        answer = httpx.get(f"{base}/feed.atom", timeout=10)
+    assert answer.status_code == 500
+    assert answer.text == "Internal Server Error"
