@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from aggregator import __version__, logs
 from aggregator.collect import PollSummary, collect_sources
 from aggregator.config import Settings, config_path, load_settings, parse_duration
-from aggregator.errors import AggregatorError
+from aggregator.errors import AggregatorError, StoreError
 from aggregator.events import EntryEvent, SourceFailed, SourcePolled, format_time
 from aggregator.polling import next_poll_at
 from aggregator.projections import catch_up
@@ -58,18 +58,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     feed = commands.add_parser("feed", help="write the merged Atom feed")
     feed.add_argument(
-        "--as-of", metavar="POSITION|TIME", help="the feed as it was at a log position or ISO time"
+        "--as-of",
+        metavar="POSITION|TIME",
+        type=_position_or_time,
+        help="the feed as it was at a log position or ISO time",
     )
     feed.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
 
     replay = commands.add_parser("replay", help="rebuild the projections from the log")
     replay.add_argument(
-        "--until", metavar="POSITION|TIME", help="stop at a log position or ISO time"
+        "--until",
+        metavar="POSITION|TIME",
+        type=_position_or_time,
+        help="stop at a log position or ISO time",
     )
 
     events = commands.add_parser("events", help="list the event log")
     events.add_argument(
-        "--since", metavar="POSITION", type=int, default=0, help="only events after POSITION"
+        "--since",
+        metavar="POSITION",
+        type=_log_position,
+        default=0,
+        help="only events after POSITION",
     )
     events.add_argument("--json", action="store_true", help="JSON lines instead of a table")
 
@@ -151,6 +161,27 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _log_position(text: str) -> int:
+    """A log position: 0 or more (a negative one would silently mean "all")."""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected a log position (0 or more), got {text!r}")
+    return int(text)
+
+
+def _position_or_time(text: str) -> str:
+    """`--as-of`/`--until`, checked by argparse before any database is opened
+    (opening one creates it); `_position` turns it into a position later."""
+    if text.isascii() and text.isdigit():
+        return text
+    try:
+        _iso_time(text, "")
+    except AggregatorError:
+        raise argparse.ArgumentTypeError(
+            f"expected a log position or an ISO time such as 2020-09-28T00:30:00Z, got {text!r}"
+        ) from None
+    return text
+
+
 def _add_shard_option(parser: argparse.ArgumentParser, text: str) -> None:
     """`--shard I/N`, defaulting to $AGGREGATOR_SHARD: a container sets it once
     for both its collector and its health check."""
@@ -205,10 +236,21 @@ def _progress(text: str, done: bool = False) -> None:
         sys.stderr.flush()
 
 
+def _open_store(settings: Settings, migrate: bool = True) -> SqlStore:
+    """`open_store`, its error prefixed with the file and key the URL came from:
+    that is where the reader has to fix it (the URL in it has no password)."""
+    try:
+        return open_store(settings.database_url, migrate=migrate)
+    except StoreError as exc:
+        raise AggregatorError(f"{settings.path}: {settings.database_key}: {exc}") from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(config_path(args.config))
+        if getattr(args, "source", None):
+            settings.source(args.source)  # an unknown name fails before the database is made
         if args.command == "fixtures":
             start = _iso_time(args.start, "--start") if args.start else None
             from aggregator.fixtures import serve_fixtures
@@ -219,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logs.configure(args.log_format, logging.DEBUG if args.debug else logging.INFO)
         if args.command == "db":
             return cmd_db(settings, args)
-        store = open_store(settings.database_url)
+        store = _open_store(settings)
         try:
             return _COMMANDS[args.command](settings, store, args)
         finally:
@@ -237,12 +279,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:
+        # A file the command had to write or read (a feed, --output, the import
+        # file's directory) refused: one line naming it, as for any other error.
+        if args.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"aggregator: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
     """Schema work on purpose (every other command also upgrades on opening)."""
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
-    store = open_store(settings.database_url, migrate=False)
+    store = _open_store(settings, migrate=False)
     try:
         if args.action == "upgrade":
             before, after = store.create_schema()

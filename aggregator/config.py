@@ -13,15 +13,17 @@ service behaves the same whatever directory it is started from.
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, cast, get_args
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cssselect import GenericTranslator, SelectorError
@@ -87,18 +89,25 @@ class ServiceConfig:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """`database_key` says where `database_url` came from (`storage.url`, or the
+    environment overriding it), so a database that cannot be opened is reported
+    against the setting to fix."""
+
     path: Path
     database_url: str
     feed: FeedConfig
     sources: tuple[SourceConfig, ...]
     service: ServiceConfig = ServiceConfig()
+    database_key: str = "storage.url"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
             if source.name == name:
                 return source
         known = ", ".join(s.name for s in self.sources)
-        raise ConfigError(str(self.path), "sources", f"no source named {name!r} (known: {known})")
+        raise ConfigError(
+            str(self.path), "sources", f"no source named {name!r} (expected one of: {known})"
+        )
 
 
 _TOP_KEYS = {"storage", "feed", "sources", "service"}
@@ -113,6 +122,8 @@ _SOURCE_KEYS = {
     "selectors",
 }  # fmt: skip
 _SELECTOR_KEYS = {"update", "time", "title", "body"}
+# What the store can open: make_engine uses psycopg for a bare postgresql://.
+_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"})
 
 
 def config_path(explicit: str | None) -> Path:
@@ -120,16 +131,45 @@ def config_path(explicit: str | None) -> Path:
 
 
 def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settings:
-    """Read and validate a config file; `AGGREGATOR_DATABASE_URL` overrides storage."""
+    """Read and validate a config file; `AGGREGATOR_DATABASE_URL` overrides storage.
+
+    Whatever the file holds (binary junk, TOML nested thousands deep), the
+    result is settings or a `ConfigError`: the command prints one line for it.
+    """
     where = str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(where, None, "config file not found") from None
-    except (PermissionError, IsADirectoryError, UnicodeDecodeError) as exc:
-        raise ConfigError(where, None, f"cannot read config file: {exc}") from None
+        raise ConfigError(
+            where,
+            None,
+            "config file not found (expected a TOML file; --config or $AGGREGATOR_CONFIG "
+            "names another)",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            where,
+            None,
+            f"cannot read config file: {exc.strerror or exc} (expected a readable TOML file)",
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            where,
+            None,
+            f"not UTF-8 text: byte {data[exc.start]:#04x} at offset {exc.start} "
+            "(expected a TOML file in UTF-8)",
+        ) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(where, None, f"not valid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise ConfigError(
+            where, None, "not valid TOML: arrays or tables nested too deeply"
+        ) from None
     return _Reader(path).settings(raw, environ)
 
 
@@ -144,12 +184,15 @@ class _Reader:
 
     def table(self, value: object, key: str, allowed: set[str]) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(key, f"expected a table, got {type(value).__name__}")
+            raise self.fail(key, f"expected a table, got {_got(value)}")
         for name in value:
             if name not in allowed:
                 expected = ", ".join(sorted(allowed))
+                close = difflib.get_close_matches(name, allowed, n=1)
+                hint = f", did you mean {close[0]!r}?" if close else ""
                 raise self.fail(
-                    f"{key}.{name}" if key else name, f"unknown key (expected one of: {expected})"
+                    f"{key}.{name}" if key else name,
+                    f"unknown key{hint} (expected one of: {expected})",
                 )
         return cast(dict[str, Any], value)
 
@@ -160,26 +203,42 @@ class _Reader:
         if value is None:
             raise self.fail(f"{where}.{key}", "missing (expected a string)")
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(f"{where}.{key}", f"expected a non-empty string, got {value!r}")
+            raise self.fail(f"{where}.{key}", f"expected a non-empty string, got {_got(value)}")
         return value.strip()
 
     def optional_string(self, table: dict[str, Any], key: str, where: str) -> str | None:
         return self.string(table, key, where) if key in table else None
 
     def settings(self, raw: dict[str, Any], environ: Mapping[str, str]) -> Settings:
+        if not raw:
+            # Most likely the wrong file: say so rather than "missing [feed]".
+            raise self.fail(
+                "", "empty config file (expected a [feed] table and at least one [[sources]] table)"
+            )
         top = self.table(raw, "", _TOP_KEYS)
         storage = self.table(top.get("storage", {}), "storage", _STORAGE_KEYS)
-        database_url = environ.get(DATABASE_ENV) or self.database_url(storage)
+        database_key = "storage.url"
+        if override := environ.get(DATABASE_ENV):
+            database_key = f"storage.url (overridden by ${DATABASE_ENV})"
+            database_url = self.database_url(override, database_key, resolve=False)
+        else:
+            url = self.string(storage, "url", "storage", default="sqlite:///aggregator.db")
+            database_url = self.database_url(url, database_key, resolve=True)
         feed = self.feed(self.table(top.get("feed"), "feed", _FEED_KEYS) if "feed" in top else None)
         sources_raw = top.get("sources")
         if not isinstance(sources_raw, list) or not sources_raw:
             raise self.fail("sources", "expected at least one [[sources]] table")
         sources = tuple(self.source(item, i, feed) for i, item in enumerate(sources_raw))
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for i, source in enumerate(sources):
             if source.name in seen:
-                raise self.fail(f"sources[{i}].name", f"duplicate source name {source.name!r}")
-            seen.add(source.name)
+                raise self.fail(
+                    f"sources[{i}].name",
+                    f"duplicate source name {source.name!r}, already used by "
+                    f"sources[{seen[source.name]}] (expected a unique name: it names files "
+                    "and URLs)",
+                )
+            seen[source.name] = i
         service = self.service(self.table(top.get("service", {}), "service", _SERVICE_KEYS))
         return Settings(
             path=self.path,
@@ -187,6 +246,7 @@ class _Reader:
             feed=feed,
             sources=sources,
             service=service,
+            database_key=database_key,
         )
 
     def service(self, table: dict[str, Any]) -> ServiceConfig:
@@ -214,7 +274,7 @@ class _Reader:
         value = table.get(key, default)
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise self.fail(
-                f"{where}.{key}", f"expected an integer from {low} to {high}, got {value!r}"
+                f"{where}.{key}", f"expected an integer from {low} to {high}, got {_got(value)}"
             )
         return value
 
@@ -224,26 +284,50 @@ class _Reader:
         if key not in table:
             return default
         seconds = parse_duration(table[key])
-        if seconds is None or not low <= timedelta(seconds=seconds) <= high:
+        if seconds is None or not _within(seconds, low, high):
             raise self.fail(
                 f"service.{key}",
                 f"expected a duration such as '30s' or '5m', from {_show(low)} to {_show(high)}, "
-                f"got {table[key]!r}",
+                f"got {_got(table[key])}",
             )
         return timedelta(seconds=seconds)
 
-    def database_url(self, storage: dict[str, Any]) -> str:
-        url = self.string(storage, "url", "storage", default="sqlite:///aggregator.db")
+    def database_url(self, url: str, key: str, resolve: bool) -> str:
+        """A database URL the store can open: a known backend and driver, and for
+        SQLite a file whose directory exists or can be made.
+
+        Messages show the URL with its password masked: they end up in
+        terminals, CI logs and bug reports. `resolve` makes a relative SQLite
+        path relative to the config file (the environment's stays as given).
+        """
         try:
             parsed = make_url(url)
-        except ArgumentError:
-            raise self.fail("storage.url", f"expected a database URL, got {url!r}") from None
-        backend = parsed.get_backend_name()
-        if backend not in ("sqlite", "postgresql"):
-            raise self.fail("storage.url", f"expected sqlite:/// or postgresql://, got {url!r}")
-        if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
-            parsed = parsed.set(database=os.path.normpath(self.base / parsed.database))
-        return parsed.render_as_string(hide_password=False)
+        except (ArgumentError, ValueError):
+            raise self.fail(
+                key,
+                f"expected a database URL such as sqlite:///aggregator.db or "
+                f"postgresql+psycopg://user@host/db, got {_redact(url)!r}",
+            ) from None
+        shown = parsed.render_as_string(hide_password=True)
+        if parsed.drivername not in _DRIVERS:
+            raise self.fail(
+                key, f"expected sqlite:/// or postgresql:// (driver psycopg), got {shown!r}"
+            )
+        database = parsed.database
+        if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+            return parsed.render_as_string(hide_password=False) if resolve else url
+        if "\x00" in database:
+            raise self.fail(key, f"expected a path without NUL characters, got {shown!r}")
+        file = Path(os.path.normpath(self.base / database if resolve else database))
+        if _is(file, Path.is_dir):
+            raise self.fail(key, f"expected an SQLite file, but {file} is a directory")
+        if blocked := _blocking(file.parent):
+            raise self.fail(
+                key, f"expected an SQLite file in a directory that exists or can be made, {blocked}"
+            )
+        if not resolve:
+            return url
+        return parsed.set(database=str(file)).render_as_string(hide_password=False)
 
     def feed(self, table: dict[str, Any] | None) -> FeedConfig:
         if table is None:
@@ -254,7 +338,8 @@ class _Reader:
                 "feed.id", f"expected a URI such as tag:example.org,2020:event, got {feed_id!r}"
             )
         base_url = self.string(table, "base_url", "feed").rstrip("/")
-        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+        parts = _split(base_url)
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             raise self.fail("feed.base_url", f"expected an absolute http(s) URL, got {base_url!r}")
         max_entries = table.get("max_entries", 100)
         if (
@@ -263,7 +348,7 @@ class _Reader:
             or not 1 <= max_entries <= 10_000
         ):
             raise self.fail(
-                "feed.max_entries", f"expected an integer from 1 to 10000, got {max_entries!r}"
+                "feed.max_entries", f"expected an integer from 1 to 10000, got {_got(max_entries)}"
             )
         title = self.string(table, "title", "feed")
         return FeedConfig(
@@ -271,14 +356,24 @@ class _Reader:
             id=feed_id,
             base_url=base_url,
             max_entries=max_entries,
-            output_dir=Path(
-                os.path.normpath(
-                    self.base / self.string(table, "output_dir", "feed", default="feeds")
-                )
-            ),
+            output_dir=self.output_dir(self.string(table, "output_dir", "feed", default="feeds")),
             author=self.string(table, "author", "feed", default=title),
             subtitle=self.optional_string(table, "subtitle", "feed"),
         )
+
+    def output_dir(self, value: str) -> Path:
+        """Checked now, not when the first feed is written: by then a collect has
+        appended to the log, and the command would fail half done."""
+        if "\x00" in value:
+            raise self.fail(
+                "feed.output_dir", f"expected a path without NUL characters, got {value!r}"
+            )
+        path = Path(os.path.normpath(self.base / value))
+        if blocked := _blocking(path):
+            raise self.fail(
+                "feed.output_dir", f"expected a directory that exists or can be made, {blocked}"
+            )
+        return path
 
     def source(self, item: object, index: int, feed: FeedConfig) -> SourceConfig:
         where = f"sources[{index}]"
@@ -287,14 +382,16 @@ class _Reader:
         if not NAME_PATTERN.match(name):
             raise self.fail(
                 f"{where}.name",
-                "expected lowercase letters, digits, '-' or '_' "
-                f"(it names files and URLs), got {name!r}",
+                "expected 1 to 64 lowercase letters, digits, '-' or '_', starting with a letter "
+                f"or digit (it names files and URLs), got {name!r}",
             )
         where = f"{where} ({name})"
         url = self.url(self.string(table, "url", where), f"{where}.url")
         fmt = table.get("format", "auto")
         if fmt not in FORMATS:
-            raise self.fail(f"{where}.format", f"expected one of {', '.join(FORMATS)}, got {fmt!r}")
+            raise self.fail(
+                f"{where}.format", f"expected one of {', '.join(FORMATS)}, got {_got(fmt)}"
+            )
         zone = self.timezone(table.get("timezone", "UTC"), f"{where}.timezone")
         day, start = self.day(table.get("date"), zone, f"{where}.date")
         link = self.optional_string(table, "link", where) or url
@@ -317,14 +414,30 @@ class _Reader:
         )
 
     def url(self, value: str, key: str) -> str:
-        """http(s) URLs as they are; file URLs and relative paths resolved to file:///…"""
-        scheme = urlsplit(value).scheme
-        if scheme in ("http", "https"):
-            if not urlsplit(value).netloc:
+        """http(s) URLs as they are; file URLs and relative paths resolved to file:///…
+
+        Everything a poll would trip over (a port out of range, a broken IPv6
+        host, a NUL in a path) is refused here: at poll time it would not be a
+        recorded source failure but a crash halfway through a collect.
+        """
+        parts = _split(value)
+        if parts is None:
+            raise self.fail(key, f"expected an absolute URL, got {value!r}")
+        if parts.scheme in ("http", "https"):
+            if not parts.hostname:
                 raise self.fail(key, f"expected an absolute URL, got {value!r}")
+            try:
+                parts.port  # noqa: B018 - parsing the port is the check
+            except ValueError:
+                raise self.fail(
+                    key, f"expected a port from 0 to 65535 after the host, got {value!r}"
+                ) from None
             return value
-        if scheme in ("", "file"):
-            return urljoin(self.base.as_uri() + "/", value)
+        if parts.scheme in ("", "file"):
+            resolved = urljoin(self.base.as_uri() + "/", value)
+            if "\x00" in unquote(urlsplit(resolved).path):
+                raise self.fail(key, f"expected a path without NUL characters, got {value!r}")
+            return resolved
         raise self.fail(key, f"expected an http(s) URL, a file URL or a path, got {value!r}")
 
     def selectors(self, value: object, key: str) -> dict[str, str]:
@@ -337,7 +450,7 @@ class _Reader:
         compiled: dict[str, str] = {}
         for name, selector in table.items():
             if not isinstance(selector, str) or not selector.strip():
-                raise self.fail(f"{key}.{name}", f"expected a CSS selector, got {selector!r}")
+                raise self.fail(f"{key}.{name}", f"expected a CSS selector, got {_got(selector)}")
             try:
                 GenericTranslator().css_to_xpath(selector)
             except SelectorError as exc:
@@ -350,11 +463,12 @@ class _Reader:
     def timezone(self, value: object, key: str) -> ZoneInfo:
         if not isinstance(value, str):
             raise self.fail(
-                key, f"expected an IANA time zone name such as 'Europe/London', got {value!r}"
+                key, f"expected an IANA time zone name such as 'Europe/London', got {_got(value)}"
             )
         try:
             return ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: a region such as 'America' is a directory of the zone database.
             raise self.fail(
                 key,
                 f"unknown time zone {value!r} (expected an IANA name such as 'America/New_York')",
@@ -380,7 +494,7 @@ class _Reader:
             return start.astimezone(zone).date(), start
         if isinstance(value, date):
             return value, None
-        raise self.fail(key, f"expected a date such as 2020-09-27, got {value!r}")
+        raise self.fail(key, f"expected a date such as 2020-09-27, got {_got(value)}")
 
     def interval(self, value: object, key: str, url: str) -> timedelta:
         """Polling more often than every 10s is allowed only for files and this machine."""
@@ -393,13 +507,12 @@ class _Reader:
             f"from {_show(low)} to 7 days"
         )
         if seconds is None:
-            raise self.fail(key, f"expected {expected}, got {value!r}")
-        interval = timedelta(seconds=seconds)
-        if not low <= interval <= MAX_INTERVAL:
-            if interval < MIN_INTERVAL and low == MIN_INTERVAL:
+            raise self.fail(key, f"expected {expected}, got {_got(value)}")
+        if not _within(seconds, low, MAX_INTERVAL):
+            if 0 <= seconds < MIN_INTERVAL.total_seconds() and low == MIN_INTERVAL:
                 expected += " (under 10s only for file and loopback sources)"
-            raise self.fail(key, f"expected {expected}, got {value!r}")
-        return interval
+            raise self.fail(key, f"expected {expected}, got {_got(value)}")
+        return timedelta(seconds=seconds)
 
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
@@ -417,7 +530,10 @@ def parse_duration(value: object) -> float | None:
     if not match or not any(match.groups()):
         return None
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+    try:
+        return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+    except OverflowError:  # more digits than a float holds: no duration anyone means
+        return None
 
 
 def _show(value: timedelta) -> str:
@@ -429,7 +545,58 @@ def _show(value: timedelta) -> str:
 
 
 def _is_uri(value: str) -> bool:
-    scheme = urlsplit(value).scheme
+    parts = _split(value)
+    scheme = parts.scheme if parts else ""
     return (
         bool(scheme) and bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*$", scheme)) and " " not in value
     )
+
+
+def _split(value: str) -> SplitResult | None:
+    """`urlsplit`, or None where it raises (an unclosed '[' in the host)."""
+    try:
+        return urlsplit(value)
+    except ValueError:
+        return None
+
+
+def _within(seconds: float, low: timedelta, high: timedelta) -> bool:
+    """Compared as numbers: infinity, NaN or 10**17 seconds would not fit a timedelta."""
+    return math.isfinite(seconds) and low.total_seconds() <= seconds <= high.total_seconds()
+
+
+def _got(value: object) -> str:
+    """A value as the config file spells it, for the "got …" of a message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, date | time):  # datetime is a date
+        return value.isoformat()
+    return repr(value)
+
+
+def _redact(url: str) -> str:
+    """A URL that did not parse, with anything that looks like a password masked."""
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+
+
+def _is(path: Path, test: Callable[[Path], bool]) -> bool:
+    """A file-type test that treats an unreadable place as fine: the command meets it later."""
+    try:
+        return test(path)
+    except OSError:
+        return False
+
+
+def _blocking(directory: Path) -> str | None:
+    """Why `directory` could not be created: a file where it, or a parent, should be."""
+    for place in (directory, *directory.parents):
+        if _is(place, Path.is_dir):
+            return None
+        if _is(place, Path.exists) or _is(place, Path.is_symlink):
+            kind = "a file" if _is(place, Path.is_file) else "not a directory"
+            return f"but {place} is {kind}"
+    return None
