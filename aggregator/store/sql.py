@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -60,6 +61,7 @@ logger = logging.getLogger("aggregator.store")
 
 KEY_CHUNK = 500
 PROJECTION = "entries"
+_WAL_SWITCH_ATTEMPTS = 100  # 50 ms apart: five seconds in all
 # Pauses between attempts of an append that met an unavailable database: about
 # 7.5 s in all, long enough to ride out a failover or a restart's first moments.
 APPEND_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
@@ -147,9 +149,21 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # module's own implicit BEGIN would be DEFERRED.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Turning a new file to WAL needs it to itself for a moment; processes
+    # opening a new database together can be told "locked" at once, without
+    # the busy handler (SQLite's deadlock avoidance), so the switch is retried.
+    for _ in range(_WAL_SWITCH_ATTEMPTS - 1):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(0.05)
+    else:
+        cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
