@@ -16,6 +16,7 @@ from datetime import datetime
 
 from aggregator.events import (
     EntryEvent,
+    Event,
     PollEvent,
     SourceFailed,
     SourcePolled,
@@ -32,8 +33,10 @@ from aggregator.store.base import (
 CATCH_UP_BATCH = 2000
 
 
-def fold(target: FoldTarget, record: StoredEvent) -> None:
-    event = record.event()
+def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) -> None:
+    """Apply one record; `event` is the record's decoded event when the caller has it."""
+    if event is None:
+        event = record.event()
     source = target.get_source(event.source) or SourceState(name=event.source)
     source = replace(source, position=record.position)
     if isinstance(event, EntryEvent):

@@ -39,7 +39,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Engine, Text, create_engine, event
+from sqlalchemy import Column, Engine, Text, create_engine, event, insert, tuple_
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     DatabaseError,
@@ -51,7 +54,14 @@ from sqlalchemy.exc import (
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from aggregator.errors import AppendOnlyViolation, StoreError, StoreUnavailable
-from aggregator.events import SCHEMA_VERSION, Event, format_time, parse_time, to_payload
+from aggregator.events import (
+    SCHEMA_VERSION,
+    EntryEvent,
+    Event,
+    format_time,
+    parse_time,
+    to_payload,
+)
 from aggregator.projections import fold
 from aggregator.store import migrations
 from aggregator.store.base import EntryState, SourceState, StoredEvent
@@ -236,29 +246,42 @@ class SqlStore:
         self.engine.dispose()
 
 
-def _row(record: StoredEvent) -> EventRecord:
+def _row(record: StoredEvent) -> dict[str, Any]:
     """The inverse of `_stored`: a record as the events table holds it."""
-    return EventRecord(
-        position=record.position,
-        event_key=record.event_key,
-        type=record.type,
-        schema_version=record.schema_version,
-        recorded_at=format_time(record.recorded_at),
-        source=record.source,
-        payload=record.payload,
-    )
+    return {
+        "position": record.position,
+        "event_key": record.event_key,
+        "type": record.type,
+        "schema_version": record.schema_version,
+        "recorded_at": format_time(record.recorded_at),
+        "source": record.source,
+        "payload": record.payload,
+    }
 
 
-def _stored(row: EventRecord) -> StoredEvent:
+_EVENT_COLUMNS = (
+    col(EventRecord.position),
+    col(EventRecord.event_key),
+    col(EventRecord.type),
+    col(EventRecord.schema_version),
+    col(EventRecord.recorded_at),
+    col(EventRecord.source),
+    col(EventRecord.payload),
+)
+
+
+def _stored(row: Sequence[Any]) -> StoredEvent:
+    """A row of `_EVENT_COLUMNS` as a record (plain tuples: no ORM object per event)."""
+    position, event_key, type_, schema_version, recorded_at, source, payload = row
     return StoredEvent(
-        position=row.position,
-        event_key=row.event_key,
-        type=row.type,
-        schema_version=row.schema_version,
-        recorded_at=parse_time(row.recorded_at),
-        source=row.source,
-        payload=row.payload,
+        position, event_key, type_, schema_version, parse_time(recorded_at), source, payload
     )
+
+
+def _insert_events(session: Session, records: Sequence[StoredEvent]) -> None:
+    """One executemany INSERT for a batch of records."""
+    if records:
+        session.execute(insert(EventRecord), [_row(record) for record in records])
 
 
 class SqlEventLog:
@@ -300,16 +323,15 @@ class SqlEventLog:
                 chunk = keys[start : start + KEY_CHUNK]
                 query = select(EventRecord.event_key).where(col(EventRecord.event_key).in_(chunk))
                 seen.update(session.exec(query))
-            recorded_at = format_time(self._store.clock())
-            rows: list[EventRecord] = []
+            recorded_at = parse_time(format_time(self._store.clock()))
+            records: list[StoredEvent] = []
             for event_ in events:
                 if event_.event_key in seen:
                     continue
                 seen.add(event_.event_key)
-                head.position += 1
-                rows.append(
-                    EventRecord(
-                        position=head.position,
+                records.append(
+                    StoredEvent(
+                        position=head.position + len(records) + 1,
                         event_key=event_.event_key,
                         type=event_.type_name,
                         schema_version=SCHEMA_VERSION,
@@ -318,12 +340,13 @@ class SqlEventLog:
                         payload=to_payload(event_),
                     )
                 )
-            if not rows:
+            if not records:
                 return []
-            session.add_all(rows)
+            _insert_events(session, records)
+            head.position += len(records)
             session.add(head)
             session.commit()
-            return [_stored(row) for row in rows]
+            return records
 
     def restore(self, records: Iterable[StoredEvent]) -> int:
         """Write exported records as they were (positions, times) into an empty log.
@@ -337,15 +360,14 @@ class SqlEventLog:
                 raise StoreError(
                     f"an import needs an empty log; this one holds {head.position} events"
                 )
-            batch: list[EventRecord] = []
+            batch: list[StoredEvent] = []
             for record in records:
-                batch.append(_row(record))
+                batch.append(record)
                 head.position = record.position
                 if len(batch) >= KEY_CHUNK:
-                    session.add_all(batch)
-                    session.flush()
+                    _insert_events(session, batch)
                     batch = []
-            session.add_all(batch)
+            _insert_events(session, batch)
             session.add(head)
             session.commit()
             return head.position
@@ -353,14 +375,14 @@ class SqlEventLog:
     def read(
         self, after: int = 0, upto: int | None = None, limit: int | None = None
     ) -> Iterator[StoredEvent]:
-        query = select(EventRecord).where(EventRecord.position > after)
+        query = sa_select(*_EVENT_COLUMNS).where(col(EventRecord.position) > after)
         if upto is not None:
-            query = query.where(EventRecord.position <= upto)
+            query = query.where(col(EventRecord.position) <= upto)
         query = query.order_by(col(EventRecord.position))
         if limit is not None:
             query = query.limit(limit)
         with self._store.read_session() as session:
-            rows = list(session.exec(query))
+            rows = session.execute(query).all()
         return iter([_stored(row) for row in rows])
 
     def head(self) -> int:
@@ -376,7 +398,6 @@ class SqlEventLog:
         return found or 0
 
 
-_Row = TypeVar("_Row", bound=SQLModel)
 _State = TypeVar("_State", EntryState, SourceState)
 _LIST_FIELDS = frozenset({"categories"})
 _TIME_FIELDS: dict[type, frozenset[str]] = {
@@ -385,8 +406,8 @@ _TIME_FIELDS: dict[type, frozenset[str]] = {
 }
 
 
-def _state_to_row(state: EntryState | SourceState, row_type: type[_Row]) -> _Row:
-    """Copy a read-model state into its row, times as fixed-width UTC text."""
+def _state_values(state: EntryState | SourceState) -> dict[str, Any]:
+    """A read-model state as its row's column values, times as fixed-width UTC text."""
     times = _TIME_FIELDS[type(state)]
     values: dict[str, Any] = {}
     for f in fields(state):
@@ -396,10 +417,11 @@ def _state_to_row(state: EntryState | SourceState, row_type: type[_Row]) -> _Row
         elif f.name in _LIST_FIELDS:
             value = json.dumps(list(value), ensure_ascii=False)
         values[f.name] = value
-    return row_type(**values)
+    return values
 
 
-def _row_to_state(row: SQLModel, state_type: type[_State]) -> _State:
+def _row_to_state(row: Any, state_type: type[_State]) -> _State:
+    """The inverse of `_state_values`, from an ORM row or a Core row alike."""
     times = _TIME_FIELDS[state_type]
     values: dict[str, Any] = {}
     for f in fields(state_type):
@@ -412,45 +434,73 @@ def _row_to_state(row: SQLModel, state_type: type[_State]) -> _State:
     return state_type(**values)
 
 
-class _BufferedTarget:
-    """Folds a batch in memory over rows read on demand, then writes the changes once."""
+def _upsert(session: Session, model: type[SQLModel], keys: Sequence[str], rows: list[Any]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE, as one executemany (both dialects have it)."""
+    if not rows:
+        return
+    table: Any = model.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(table)
+    changed = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed), rows)
 
-    def __init__(self, session: Session) -> None:
+
+class _BufferedTarget:
+    """Folds a batch in memory, then writes what changed with one upsert per table.
+
+    The rows the batch touches are read up front, in chunks of IN queries,
+    rather than one SELECT per entry: a replay folds millions of events.
+    """
+
+    def __init__(self, session: Session, events: Sequence[Event]) -> None:
         self._session = session
         self.entries: dict[tuple[str, str], EntryState | None] = {}
         self.sources: dict[str, SourceState | None] = {}
         self.dirty_entries: set[tuple[str, str]] = set()
         self.dirty_sources: set[str] = set()
+        pairs = sorted({(e.source, e.key) for e in events if isinstance(e, EntryEvent)})
+        names = sorted({e.source for e in events})
+        for start in range(0, len(pairs), KEY_CHUNK):
+            chunk = pairs[start : start + KEY_CHUNK]
+            query = sa_select(*_ENTRY_COLUMNS).where(
+                tuple_(col(EntryRow.source), col(EntryRow.key)).in_(chunk)
+            )
+            self.entries.update(dict.fromkeys(chunk))
+            for row in session.execute(query):
+                self.entries[(row.source, row.key)] = _row_to_state(row, EntryState)
+        for start in range(0, len(names), KEY_CHUNK):
+            chunk_names = names[start : start + KEY_CHUNK]
+            self.sources.update(dict.fromkeys(chunk_names))
+            for row in session.execute(
+                sa_select(*_SOURCE_COLUMNS).where(col(SourceRow.name).in_(chunk_names))
+            ):
+                self.sources[row.name] = _row_to_state(row, SourceState)
 
     def get_entry(self, source: str, key: str) -> EntryState | None:
-        if (source, key) not in self.entries:
-            row = self._session.get(EntryRow, (source, key))
-            self.entries[(source, key)] = None if row is None else _row_to_state(row, EntryState)
-        return self.entries[(source, key)]
+        return self.entries.get((source, key))
 
     def put_entry(self, entry: EntryState) -> None:
         self.entries[(entry.source, entry.key)] = entry
         self.dirty_entries.add((entry.source, entry.key))
 
     def get_source(self, name: str) -> SourceState | None:
-        if name not in self.sources:
-            row = self._session.get(SourceRow, name)
-            self.sources[name] = None if row is None else _row_to_state(row, SourceState)
-        return self.sources[name]
+        return self.sources.get(name)
 
     def put_source(self, state: SourceState) -> None:
         self.sources[state.name] = state
         self.dirty_sources.add(state.name)
 
     def flush(self) -> None:
-        for ekey in self.dirty_entries:
-            entry = self.entries[ekey]
-            assert entry is not None
-            self._session.merge(_state_to_row(entry, EntryRow))
-        for name in self.dirty_sources:
-            source = self.sources[name]
-            assert source is not None
-            self._session.merge(_state_to_row(source, SourceRow))
+        entries = [self.entries[k] for k in sorted(self.dirty_entries)]
+        sources = [self.sources[n] for n in sorted(self.dirty_sources)]
+        entry_rows = [_state_values(e) for e in entries if e is not None]
+        source_rows = [_state_values(s) for s in sources if s is not None]
+        _upsert(self._session, EntryRow, ("source", "key"), entry_rows)
+        _upsert(self._session, SourceRow, ("name",), source_rows)
+
+
+_ENTRY_COLUMNS = tuple(col(getattr(EntryRow, f.name)) for f in fields(EntryState))
+_SOURCE_COLUMNS = tuple(col(getattr(SourceRow, f.name)) for f in fields(SourceState))
 
 
 class SqlReadModel:
@@ -466,11 +516,10 @@ class SqlReadModel:
         with self._store.write_session() as session:
             query = select(Checkpoint).where(Checkpoint.name == PROJECTION).with_for_update()
             checkpoint = session.exec(query).first() or Checkpoint(name=PROJECTION)
-            target = _BufferedTarget(session)
-            for record in records:
-                if record.position <= checkpoint.position:
-                    continue
-                fold(target, record)
+            pending = [(r, r.event()) for r in records if r.position > checkpoint.position]
+            target = _BufferedTarget(session, [event_ for _, event_ in pending])
+            for record, event_ in pending:
+                fold(target, record, event_)
                 checkpoint.position = record.position
                 checkpoint.last_recorded_at = format_time(record.recorded_at)
             target.flush()
