@@ -335,7 +335,15 @@ def cmd_collect(settings: Settings, store: SqlStore, args: argparse.Namespace) -
         _progress(f"polled {len(done)}/{len(chosen)}: {summary.source}", len(done) == len(chosen))
 
     summaries = asyncio.run(
-        collect_sources(chosen, store.log, store.read_model, store.clock, progress=progress)
+        collect_sources(
+            chosen,
+            store.log,
+            store.read_model,
+            store.clock,
+            progress=progress,
+            concurrency=settings.service.workers,
+            per_host=settings.service.per_host,
+        )
     )
     path = regenerate(settings, store.read_model)
     width = max(len(s.source) for s in summaries)

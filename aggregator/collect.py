@@ -11,13 +11,14 @@ key and the log keeps one copy.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aggregator.config import SourceConfig
 from aggregator.errors import ExtractError, FetchError, StoreError, StoreUnavailable
@@ -245,18 +246,31 @@ async def collect_sources(
     clock: Callable[[], datetime],
     fetcher: Fetcher | None = None,
     progress: Callable[[PollSummary], None] | None = None,
+    concurrency: int = 1,
+    per_host: int = 1,
 ) -> list[PollSummary]:
-    """Poll each source once, in order; the projections are caught up after each."""
+    """Poll each source once, at most `concurrency` at a time and `per_host` against
+    one host; summaries come back in the order of `sources`.
+
+    Polls overlap on the network only: the store work of each (the diff and
+    the append) runs on this one event loop, so appends stay one at a time.
+    """
     own = fetcher is None
     active = fetcher or Fetcher(clock=clock)
+    overall = asyncio.Semaphore(concurrency)
+    hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def one(source: SourceConfig) -> PollSummary:
+        host = hosts.setdefault(urlsplit(source.url).netloc.lower(), asyncio.Semaphore(per_host))
+        async with overall, host:
+            summary = await poll_source(source, active, log, model, clock)
+        if progress is not None:
+            progress(summary)
+        return summary
+
     try:
         catch_up(log, model)
-        summaries: list[PollSummary] = []
-        for source in sources:
-            summaries.append(await poll_source(source, active, log, model, clock))
-            if progress is not None:
-                progress(summaries[-1])
-        return summaries
+        return list(await asyncio.gather(*(one(source) for source in sources)))
     finally:
         if own:
             await active.aclose()
