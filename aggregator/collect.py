@@ -34,7 +34,7 @@ from aggregator.extract import extract
 from aggregator.fetch import Fetcher, FetchResult
 from aggregator.model import ExtractContext, Page, content_hash
 from aggregator.projections import catch_up
-from aggregator.store.base import EntryState, EventLog, ReadModel
+from aggregator.store.base import EventLog, ReadModel, RecordedEntry
 
 logger = logging.getLogger("aggregator.collect")
 
@@ -66,7 +66,7 @@ def entry_id(source: SourceConfig, key: str) -> str:
 def plan_poll(
     source: SourceConfig,
     page: Page,
-    current: Mapping[str, EntryState],
+    current: Mapping[str, RecordedEntry],
     fetched: FetchResult,
     poll_id: str,
 ) -> list[Event]:
@@ -198,8 +198,7 @@ async def poll_source(
                 source, fetched.fetched_at, fetched.content_type, fetched.server_date
             )
             page = extract(fetched.body, context, source.format)
-            current = {e.key: e for e in model.entries(source=source.name)}
-            events = plan_poll(source, page, current, fetched, poll_id)
+            events = plan_poll(source, page, model.digests(source.name), fetched, poll_id)
             polled = events[-1]
             assert isinstance(polled, SourcePolled)
             summary = PollSummary(source.name, polled.added, polled.revised, polled.unchanged)

@@ -570,3 +570,20 @@ def test_updates_dated_after_the_fetch_are_skipped_with_a_reason() -> None:
             HEADER + "09:00 GMT \u2013 Later\n\nBody.\n",
             fetched_at=datetime(2020, 9, 26, tzinfo=UTC),
         )
+
+
+def test_rendered_lines_need_no_sanitiser() -> None:
+    """render_lines skips nh3 because its output would be the same bytes; keep it so."""
+    from aggregator.extract.liveblog_text import normalised_lines, render_lines
+    from aggregator.extract.sanitize import sanitize_html
+
+    hostile = (
+        '<script>alert("x")</script> & <b onclick=x>bold</b> \u00a0 \u202eRTL\u202c 👩🏽‍🚒\n'
+        "\u2022 a bullet with <iframe src=x>\n"
+        "Protesters in the capital [Reuters/Someone]\n"
+        "caf\u00e9 &amp; \"quotes\" 'single' > < \x01\x0b control\n"
+    )
+    lines = [line for line in normalised_lines(hostile) if line]
+    rendered = render_lines(lines)
+    assert rendered == sanitize_html(rendered, "https://example.org/live")
+    assert "<script" not in rendered and "&lt;script&gt;" in rendered

@@ -230,3 +230,21 @@ def test_one_source_is_read_alone(adapter: Adapter) -> None:
     assert adapter.model.source("s") == adapter.model.sources()["s"]
     assert adapter.model.source("other") == adapter.model.sources()["other"]
     assert adapter.model.source("missing") is None
+
+
+def test_digests_are_the_entries_without_their_content(adapter: Adapter) -> None:
+    first = added("a")
+    adapter.log.append([first, revised(first, "t2"), added("b", minute=1), added("c", "other")])
+    catch_up(adapter.log, adapter.model)
+    digests = adapter.model.digests("s")
+    assert sorted(digests) == ["a", "b"]
+    for entry in adapter.model.entries(source="s"):
+        digest = digests[entry.key]
+        assert (digest.entry_id, digest.version, digest.content_hash, digest.updated) == (
+            entry.entry_id,
+            entry.version,
+            entry.content_hash,
+            entry.updated,
+        )
+    assert digests["a"].version == 2
+    assert adapter.model.digests("nobody") == {}

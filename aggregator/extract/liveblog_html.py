@@ -495,7 +495,7 @@ def _article_body(value: Any, base_url: str) -> tuple[str, list[str]]:
         content = sanitize_html(value, base_url).strip()
         return content, _html_lines(lxml.html.fragment_fromstring(content, create_parent="div"))
     lines = [line for line in normalised_lines(value) if line]
-    return render_lines(lines, base_url), lines
+    return render_lines(lines), lines
 
 
 def _names(value: Any) -> str | None:

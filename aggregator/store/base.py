@@ -83,6 +83,32 @@ class EntryState:
     categories: tuple[str, ...] = ()
 
 
+class RecordedEntry(Protocol):
+    """What a poll's diff needs to know of an entry already in the log."""
+
+    @property
+    def entry_id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def content_hash(self) -> str: ...
+
+    @property
+    def updated(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDigest:
+    """A `RecordedEntry` without the content: cheap to read for every entry of a source."""
+
+    entry_id: str
+    version: int
+    content_hash: str
+    updated: datetime
+
+
 @dataclass(frozen=True, slots=True)
 class SourceState:
     """What the log says about one source's polling."""
@@ -132,6 +158,10 @@ class ReadModel(Protocol):
 
     def entries(self, source: str | None = None, limit: int | None = None) -> list[EntryState]:
         """Entries newest first (published, then entry id, both descending)."""
+        ...
+
+    def digests(self, source: str) -> dict[str, EntryDigest]:
+        """Every entry of `source` by key, without its content: what a poll diffs against."""
         ...
 
     def sources(self) -> dict[str, SourceState]: ...

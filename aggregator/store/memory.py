@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from aggregator.events import SCHEMA_VERSION, Event, to_payload
 from aggregator.projections import fold
-from aggregator.store.base import EntryState, SourceState, StoredEvent, newest_first
+from aggregator.store.base import EntryDigest, EntryState, SourceState, StoredEvent, newest_first
 
 
 def utc_now() -> datetime:
@@ -98,6 +98,13 @@ class MemoryReadModel:
         chosen = (e for e in self._entries.values() if source is None or e.source == source)
         ordered = newest_first(chosen)
         return ordered if limit is None else ordered[:limit]
+
+    def digests(self, source: str) -> dict[str, EntryDigest]:
+        return {
+            e.key: EntryDigest(e.entry_id, e.version, e.content_hash, e.updated)
+            for e in self._entries.values()
+            if e.source == source
+        }
 
     def sources(self) -> dict[str, SourceState]:
         return dict(self._sources)

@@ -64,7 +64,7 @@ from aggregator.events import (
 )
 from aggregator.projections import fold
 from aggregator.store import migrations
-from aggregator.store.base import EntryState, SourceState, StoredEvent
+from aggregator.store.base import EntryDigest, EntryState, SourceState, StoredEvent
 from aggregator.store.memory import utc_now
 
 logger = logging.getLogger("aggregator.store")
@@ -549,6 +549,21 @@ class SqlReadModel:
             query = query.limit(limit)
         with self._store.read_session() as session:
             return [_row_to_state(row, EntryState) for row in session.exec(query)]
+
+    def digests(self, source: str) -> dict[str, EntryDigest]:
+        query = sa_select(
+            col(EntryRow.key),
+            col(EntryRow.entry_id),
+            col(EntryRow.version),
+            col(EntryRow.content_hash),
+            col(EntryRow.updated),
+        ).where(col(EntryRow.source) == source)
+        with self._store.read_session() as session:
+            rows = session.execute(query).all()
+        return {
+            key: EntryDigest(entry_id, version, digest, parse_time(updated))
+            for key, entry_id, version, digest, updated in rows
+        }
 
     def sources(self) -> dict[str, SourceState]:
         with self._store.read_session() as session:
