@@ -47,7 +47,9 @@ class Figure:
     notes: list[str] = field(default_factory=list)
 
 
-def timed(action: Callable[[], Any], runs: int, setup: Callable[[], Any] | None = None) -> list[float]:
+def timed(
+    action: Callable[[], Any], runs: int, setup: Callable[[], Any] | None = None
+) -> list[float]:
     """Wall seconds of `runs` calls of `action`, each after a fresh `setup` (not timed)."""
     samples = []
     for _ in range(runs):
