@@ -160,22 +160,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-_FIELD_NAMES: dict[type[Event], tuple[str, ...]] = {}
-
-
-def _field_names(cls: type[Event]) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
-    return names
-
-
 def to_payload(event: Event) -> str:
     """Serialise an event's fields to canonical JSON (sorted keys, UTC times)."""
     data: dict[str, Any] = {}
     # Field by field, not dataclasses.asdict: asdict deep-copies every value,
     # which was most of the cost of appending a large poll.
-    for name in _field_names(type(event)):
+    for name in _shape(type(event))[0]:
         value = getattr(event, name)
         if isinstance(value, datetime):
             data[name] = format_time(value)
@@ -218,14 +208,29 @@ def from_payload(type_name: str, schema_version: int, payload: str) -> Event:
     if cls is None:
         raise ValueError(f"unknown event type {type_name!r}")
     data = upcast(type_name, schema_version, json.loads(payload))
+    names, times = _shape(cls)
     kwargs: dict[str, Any] = {}
-    for f in fields(cls):
-        if f.name not in data:
+    for name in names:
+        if name not in data:
             continue
-        value = data[f.name]
-        if f.type in ("datetime", "datetime | None") and value is not None:
+        value = data[name]
+        if value is not None and name in times:
             value = parse_time(value)
         elif isinstance(value, list):
             value = tuple(value)
-        kwargs[f.name] = value
+        kwargs[name] = value
     return cls(**kwargs)
+
+
+_SHAPES: dict[type[Event], tuple[tuple[str, ...], frozenset[str]]] = {}
+
+
+def _shape(cls: type[Event]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A class's field names and which of them hold times, worked out once per class
+    (a replay decodes millions of payloads)."""
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        found = fields(cls)
+        times = frozenset(f.name for f in found if f.type in ("datetime", "datetime | None"))
+        shape = _SHAPES[cls] = (tuple(f.name for f in found), times)
+    return shape

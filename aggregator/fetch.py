@@ -29,6 +29,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import httpx
 
 from aggregator import __version__, guard
+from aggregator.clock import utc_now
 from aggregator.errors import (
     BodyTooLarge,
     FetchError,
@@ -37,7 +38,6 @@ from aggregator.errors import (
     SourceNotFound,
     SourceUnreadable,
 )
-from aggregator.store.memory import utc_now
 
 USER_AGENT = (
     f"aggregator/{__version__} (live-blog feed aggregator; +https://pypi.org/project/aggregator/)"

@@ -119,3 +119,34 @@ def log_records(count: int, sources: int = 10, seed: int = 2) -> Iterator[Stored
             source=source,
             payload=to_payload(event),
         )
+
+
+DATA = Path(__file__).resolve().parent.parent / "var" / "bench" / "data"
+LOG_VERSION = 1  # bump when log_records changes, so cached logs are rebuilt
+
+
+def big_log(count: int) -> Path:
+    """An SQLite file holding `count` generated events, folded: built once, then reused.
+
+    A million events take a minute or two to write and fold; every benchmark
+    that needs a big log shares this file (a replay resets its projections
+    first, so it stays reusable).
+    """
+    from aggregator.projections import catch_up
+    from aggregator.store import open_store
+
+    DATA.mkdir(parents=True, exist_ok=True)
+    path = DATA / f"log-{count}-v{LOG_VERSION}.db"
+    ready = path.with_suffix(".ready")
+    if ready.exists() and path.exists():
+        return path
+    for stale in DATA.glob(f"log-{count}-v{LOG_VERSION}.db*"):
+        stale.unlink()
+    store = open_store(f"sqlite:///{path}")
+    try:
+        store.log.restore(log_records(count))
+        catch_up(store.log, store.read_model)
+    finally:
+        store.close()
+    ready.write_text(f"{count} events\n", encoding="utf-8")
+    return path

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
+from aggregator.clock import utc_now
 from aggregator.events import SCHEMA_VERSION, Event, to_payload
 from aggregator.projections import fold
 from aggregator.store.base import EntryDigest, EntryState, SourceState, StoredEvent, newest_first
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class MemoryEventLog:

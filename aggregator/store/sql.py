@@ -53,6 +53,7 @@ from sqlalchemy.exc import (
 )
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
+from aggregator.clock import utc_now
 from aggregator.errors import AppendOnlyViolation, StoreError, StoreUnavailable
 from aggregator.events import (
     SCHEMA_VERSION,
@@ -65,7 +66,6 @@ from aggregator.events import (
 from aggregator.projections import fold
 from aggregator.store import migrations
 from aggregator.store.base import EntryDigest, EntryState, SourceState, StoredEvent
-from aggregator.store.memory import utc_now
 
 logger = logging.getLogger("aggregator.store")
 
@@ -520,8 +520,10 @@ class SqlReadModel:
             target = _BufferedTarget(session, [event_ for _, event_ in pending])
             for record, event_ in pending:
                 fold(target, record, event_)
-                checkpoint.position = record.position
-                checkpoint.last_recorded_at = format_time(record.recorded_at)
+            if pending:
+                last = pending[-1][0]
+                checkpoint.position = last.position
+                checkpoint.last_recorded_at = format_time(last.recorded_at)
             target.flush()
             session.add(checkpoint)
             session.commit()
