@@ -10,8 +10,9 @@ import feedparser
 import httpx
 import pytest
 
+from aggregator.events import SourcePolled
 from aggregator.metrics import Metrics
-from aggregator.publish.files import merged_feed_path, render_merged
+from aggregator.publish.files import merged_feed_path, render_merged, render_sources
 from aggregator.publish.live import Publisher
 from aggregator.web import create_app
 from tests.asgi_server import running
@@ -191,6 +192,18 @@ def test_publisher_renders_once_per_log_position(site: Site) -> None:
     assert site.publisher.current() is first
     assert first.merged.body == render_merged(site.session.settings, site.session.store.read_model)
     assert set(first.sources) == {"aljazeera", "dailyknight"}
+
+
+def test_only_the_sources_an_event_concerns_are_rendered_again(site: Site) -> None:
+    first = site.publisher.current()
+    event = SourcePolled(source="dailyknight", poll_id="extra", fetched_at=site.session.clock())
+    site.session.store.log.append([event])
+    second = site.publisher.current()
+    assert second.position > first.position
+    assert second.sources["aljazeera"] is first.sources["aljazeera"]  # not rendered again
+    full = render_sources(site.session.settings, site.session.store.read_model)
+    assert {name: doc.body for name, doc in second.sources.items()} == full
+    assert second.merged.body == render_merged(site.session.settings, site.session.store.read_model)
 
 
 def test_a_handler_that_raises_answers_a_bare_500() -> None:

@@ -9,6 +9,7 @@ reader of the merged feed can tell who reported what.
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -71,7 +72,13 @@ def render_feed(
     sources: dict[str, SourceConfig],
     fallback_updated: datetime | None,
 ) -> bytes:
-    """One Atom document; `fallback_updated` dates a document with no entries."""
+    """One Atom document; `fallback_updated` dates a document with no entries.
+
+    The head is built here; each entry's bytes come from `_entry_xml`, which
+    remembers what it rendered: an entry version always renders the same
+    (that is what lets readers see it unmodified), so regenerating the feeds
+    after one new entry serialises one entry, not the whole window.
+    """
     entries = list(entries)
     updated = max((e.updated for e in entries), default=fallback_updated or EPOCH)
     root = ET.Element("feed", {"xmlns": ATOM_NS})
@@ -85,22 +92,36 @@ def render_feed(
     _link(root, "alternate", head.alternate_url, "text/html")
     generator = _text(root, "generator", "aggregator")
     generator.set("version", __version__)
-    for entry in entries:
-        _entry(root, entry, sources.get(entry.source))
     ET.indent(root, space="  ")
-    body = ET.tostring(root, encoding="unicode", xml_declaration=False)
-    return ('<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n").encode("utf-8")
+    document = ET.tostring(root, encoding="unicode", xml_declaration=False)
+    opening, closing = document.removesuffix("\n</feed>"), "\n</feed>"
+    parts = [opening]
+    for entry in entries:
+        source = sources.get(entry.source)
+        outlet = source.title if source else entry.source
+        parts.append("\n  ")
+        parts.append(
+            _entry_xml(
+                entry,
+                outlet,
+                source.id if source else entry.source,
+                source.link if source else None,
+            )
+        )
+    parts.append(closing)
+    return ('<?xml version="1.0" encoding="utf-8"?>\n' + "".join(parts) + "\n").encode("utf-8")
 
 
-def _entry(root: ET.Element, entry: EntryState, source: SourceConfig | None) -> None:
-    element = ET.SubElement(root, "entry")
-    outlet = source.title if source else entry.source
+@functools.lru_cache(maxsize=8192)
+def _entry_xml(entry: EntryState, outlet: str, source_id: str, source_link: str | None) -> str:
+    """One <entry>, indented as the second level of a feed, without its trailing newline."""
+    element = ET.Element("entry")
     _text(element, "id", entry.entry_id)
     _text(element, "title", entry.title)
     _text(element, "updated", rfc3339(entry.updated))
     _text(element, "published", rfc3339(entry.published))
     _text(ET.SubElement(element, "author"), "name", entry.author or outlet)
-    link = entry.link or (source.link if source else None)
+    link = entry.link or source_link
     if link:
         _link(element, "alternate", link, "text/html")
     for term in entry.categories:
@@ -108,15 +129,17 @@ def _entry(root: ET.Element, entry: EntryState, source: SourceConfig | None) -> 
     content = _text(element, "content", entry.content_html)
     content.set("type", "html")
     origin = ET.SubElement(element, "source")
-    _text(origin, "id", source.id if source else entry.source)
+    _text(origin, "id", source_id)
     _text(origin, "title", outlet)
-    if source:
-        _link(origin, "alternate", source.link, "text/html")
+    if source_link is not None:
+        _link(origin, "alternate", source_link, "text/html")
     # The source feed as this entry version was copied from it: updated no
     # earlier than the entry itself. Not the source's latest change, which
     # would alter every older entry of the source whenever a new one arrives,
     # so that a feed reader saw them all as modified.
     _text(origin, "updated", rfc3339(entry.updated))
+    ET.indent(element, space="  ", level=1)
+    return ET.tostring(element, encoding="unicode")
 
 
 def _text(parent: ET.Element, tag: str, value: str) -> ET.Element:

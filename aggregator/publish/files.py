@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from aggregator.config import Settings
@@ -60,15 +60,28 @@ def source_feed_path(settings: Settings, name: str) -> Path:
     return settings.feed.output_dir / "sources" / f"{name}.atom"
 
 
-def render_sources(settings: Settings, model: ReadModel) -> dict[str, bytes]:
-    """One feed document per configured source, by source name."""
+def render_sources(
+    settings: Settings, model: ReadModel, only: Collection[str] | None = None
+) -> dict[str, bytes]:
+    """One feed document per configured source (or per source named in `only`).
+
+    A source's document depends on that source's events alone: its entries,
+    and for a feed with no entry yet the time of its last poll. So after new
+    events only the sources they concern need rendering again.
+    """
     sources = {s.name: s for s in settings.sources}
-    fallback = model.last_recorded_at()
+    states = model.sources()
     documents: dict[str, bytes] = {}
     for source in settings.sources:
+        if only is not None and source.name not in only:
+            continue
+        state = states.get(source.name)
         entries = model.entries(source=source.name, limit=settings.feed.max_entries)
         documents[source.name] = render_feed(
-            source_head(settings.feed, source), entries, sources, fallback
+            source_head(settings.feed, source),
+            entries,
+            sources,
+            state.last_polled_at if state is not None else None,
         )
     return documents
 

@@ -117,24 +117,43 @@ class Publisher:
             edition = self._edition
             if edition is not None and edition.position == position and not self._stale:
                 return edition
-            self._stale = False
             started = time.perf_counter()
+            old = {} if edition is None or self._stale else dict(edition.sources)
+            self._stale = False
             merged = render_merged(self.settings, self._model)
-            sources = render_sources(self.settings, self._model)
+            sources = render_sources(self.settings, self._model, self._touched(edition, old))
             if self._write_files:
                 write_documents(self.settings, merged, sources)
             self._on_render(time.perf_counter() - started)
             changed_at = self._model.last_recorded_at() or self._clock()
-            old = edition.sources if edition is not None else {}
+            documents = {name: old[name] for name in old if name in self._source_names()}
+            for name, body in sources.items():
+                documents[name] = _document(body, old.get(name), changed_at)
             self._edition = Edition(
                 position=position,
                 merged=_document(merged, edition.merged if edition else None, changed_at),
-                sources={
-                    name: _document(body, old.get(name), changed_at)
-                    for name, body in sources.items()
-                },
+                sources=documents,
             )
             return self._edition
+
+    def _source_names(self) -> set[str]:
+        return {source.name for source in self.settings.sources}
+
+    def _touched(self, edition: Edition | None, kept: Mapping[str, Document]) -> set[str] | None:
+        """The sources whose documents need rendering again (None: all of them).
+
+        A source's feed depends on its own events only (`render_sources`), so
+        only the sources with an event past the last edition, and any source
+        without a document yet, are rendered; the others keep their bytes.
+        """
+        if edition is None or not kept:
+            return None
+        states = self._model.sources()
+        return {
+            name
+            for name in self._source_names()
+            if name not in kept or (name in states and states[name].position > edition.position)
+        }
 
     def current(self) -> Edition:
         """The cached edition, refreshed at most every `min_refresh` seconds.

@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Engine, Text, create_engine, event, insert, tuple_
+from sqlalchemy import Column, Engine, Index, Text, create_engine, event, insert, tuple_
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -96,13 +96,18 @@ class LogHead(SQLModel, table=True):
 
 class EntryRow(SQLModel, table=True):
     __tablename__ = "entries"
+    # Feed order, overall and per source (see migration 0004).
+    __table_args__ = (
+        Index("ix_entries_feed_order", "published", "entry_id"),
+        Index("ix_entries_source_feed_order", "source", "published", "entry_id"),
+    )
     source: str = Field(primary_key=True, max_length=200)
     key: str = Field(primary_key=True, max_length=512)
     entry_id: str = Field(max_length=1024)
     version: int
     title: str = Field(sa_column=Column(Text, nullable=False))
     content_html: str = Field(sa_column=Column(Text, nullable=False))
-    published: str = Field(index=True, max_length=32)
+    published: str = Field(max_length=32)
     updated: str = Field(max_length=32)
     link: str | None = Field(default=None, sa_column=Column(Text))
     author: str | None = Field(default=None, sa_column=Column(Text))
