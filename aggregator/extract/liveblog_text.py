@@ -233,8 +233,10 @@ def _hour_of_day(hour: int, meridiem: str | None) -> int | None:
 
 def _parse_handover(line: str) -> _Handover | None:
     introduction = _INTRODUCTION.search(line)
+    if introduction is None:  # most lines: the second search is not needed
+        return None
     taking_over = _TAKING_OVER.search(line)
-    if introduction is None or (taking_over is None and not _GREETING.match(line)):
+    if taking_over is None and not _GREETING.match(line):
         return None
     previous = taking_over["name"] if taking_over is not None else None
     return _Handover(introduction["name"], previous)
