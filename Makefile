@@ -45,5 +45,14 @@ lint: $(STAMP)
 
 check: lint test
 
+# Benchmarks (bench/): every figure beside its baseline; var/bench/all.{json,md}.
+# bench-quick runs them at a tiny size, only to prove they run (under a minute).
+.PHONY: bench bench-quick
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
