@@ -33,7 +33,7 @@ from aggregator.events import (
 from aggregator.extract import extract
 from aggregator.fetch import Fetcher, FetchResult
 from aggregator.model import ExtractContext, Page, content_hash
-from aggregator.projections import catch_up
+from aggregator.projections import catch_up, fold_appended
 from aggregator.store.base import EventLog, ReadModel, RecordedEntry
 
 logger = logging.getLogger("aggregator.collect")
@@ -216,7 +216,7 @@ async def poll_source(
         summary = PollSummary(source.name, error=reason, error_kind="internal")
     written = log.append([*earlier, *events])
     try:
-        catch_up(log, model)
+        fold_appended(log, model, written)
     except StoreUnavailable as exc:
         # The events are in the log, which is what counts; the projection
         # folds them on its next catch-up.

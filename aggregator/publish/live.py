@@ -108,9 +108,16 @@ class Publisher:
             self._stale = True
         return self.refresh()
 
-    def refresh(self) -> Edition:
-        """Catch the projection up with the log and return the current edition."""
+    def refresh(self, unless_fresh: bool = False) -> Edition:
+        """Catch the projection up with the log and return the current edition.
+
+        `unless_fresh`: return the cached edition if another thread refreshed
+        it while this one waited for the lock, so a burst of requests arriving
+        as the throttle lapses costs one refresh, not one each.
+        """
         with self._lock:
+            if unless_fresh and (fresh := self.cached()) is not None:
+                return fresh
             catch_up(self._log, self._model)
             self._checked = self._monotonic()
             position = self._model.checkpoint()
@@ -155,6 +162,14 @@ class Publisher:
             if name not in kept or (name in states and states[name].position > edition.position)
         }
 
+    def cached(self) -> Edition | None:
+        """The edition, if it was checked against the log within `min_refresh`;
+        else None. Never touches the database, so an event loop may call it."""
+        edition = self._edition
+        if edition is not None and self._monotonic() - self._checked < self._min_refresh:
+            return edition
+        return None
+
     def current(self) -> Edition:
         """The cached edition, refreshed at most every `min_refresh` seconds.
 
@@ -166,11 +181,12 @@ class Publisher:
         reader gets the feed as it was, never an error, and the health check
         is what reports the outage.
         """
+        fresh = self.cached()
+        if fresh is not None:
+            return fresh
         edition = self._edition
-        if edition is not None and self._monotonic() - self._checked < self._min_refresh:
-            return edition
         try:
-            return self.refresh()
+            return self.refresh(unless_fresh=True)
         except StoreUnavailable as exc:
             if edition is None:
                 raise
