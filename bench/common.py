@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -84,17 +83,30 @@ def machine() -> dict[str, Any]:
     }
 
 
+# Runs a module as __main__, then prints this process's own peak resident set.
+_WITH_PEAK = (
+    "import runpy, sys; sys.argv = sys.argv[1:]; "
+    "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True); "
+    "status = open('/proc/self/status').read().split('VmHWM:')[1].split()[0]; "
+    "print(f'VmHWM-kB {status}')"
+)
+
+
 def peak_rss_mb(module: str, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
-    """Peak resident memory (MB) of `python -m module args` run in a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Peak resident memory (MB) of `python -m module args` run in a child process.
+
+    Read from the child's own /proc/self/status (VmHWM) as it ends, not from
+    getrusage(RUSAGE_CHILDREN): on Linux a child started by vfork and exec
+    can report its parent's high-water mark, so that figure never reads below
+    the benchmark process's own peak.
+    """
     done = subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-c", _WITH_PEAK, module, *args], cwd=REPO, capture_output=True, text=True
     )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if done.returncode != 0:
         raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stderr[-2000:]}")
-    # ru_maxrss of children is the largest of any child so far, in kB on Linux.
-    return max(after, before) / 1024, done
+    line = next(x for x in done.stdout.splitlines() if x.startswith("VmHWM-kB "))
+    return int(line.split()[1]) / 1024, done
 
 
 def report(figures: Sequence[Figure], name: str) -> Path:

@@ -13,8 +13,7 @@ like-for-like comparison; the cold one also parses and stores everything.
 
 Peak RSS: one cold and one all-304 cycle run in a child process, beside a
 child running the bare loop; the figure is the child's own high-water mark
-(VmHWM), as `bench.common.peak_rss_mb` cannot see below the parent's peak
-(see `measure_rss`).
+(VmHWM, read by `bench.common.peak_rss_mb`).
 
     python -m bench.fanout [--quick]
 """
@@ -22,9 +21,7 @@ child running the bare loop; the figure is the child's own high-water mark
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-import resource
 import sys
 import tempfile
 import time
@@ -305,46 +302,17 @@ def measure_cycles(
 
 def measure_rss(corpus: Corpus, work: Path) -> tuple[float, float, list[str]]:
     """Peak RSS (MB) of a child doing a cold and an all-304 aggregator cycle, and of a
-    child doing the bare loop's two passes over the same URLs.
-
-    The figure is the child's own high-water mark (`VmHWM`). `peak_rss_mb`
-    (ru_maxrss of the children) is run and shown beside it, but on Linux it
-    cannot see below this process's own peak: a child's ru_maxrss keeps the
-    high-water mark of the address space it was spawned from (vfork + exec),
-    so after a few cold cycles here it reports the parent's size.
-    """
-    notes = []
+    child doing the bare loop's two passes over the same URLs (each child's own
+    high-water mark, VmHWM, as `peak_rss_mb` reads it)."""
     results = {}
     for kind in ("bare", "aggregator"):
         config = write_config(work / f"rss-{kind}", corpus.urls)
-        measured, done = peak_rss_mb("bench.fanout", "--rss-child", kind, str(config))
-        own = json.loads(done.stdout.strip().splitlines()[-1])
-        results[kind] = own["vmhwm_mb"]
-        notes.append(
-            f"{kind} child: VmHWM {own['vmhwm_mb']:.1f} MB; its ru_maxrss {own['maxrss_mb']:.1f} "
-            f"MB and peak_rss_mb {measured:.1f} MB (both floored at the parent's peak, "
-            f"{_self_rss_mb():.0f} MB)"
-        )
-    return results["aggregator"], results["bare"], notes
-
-
-def _self_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _vmhwm_mb() -> float:
-    """This process's own peak resident memory (MB), from /proc; ru_maxrss if absent."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return _self_rss_mb()
+        results[kind], _ = peak_rss_mb("bench.fanout", "--rss-child", kind, str(config))
+    return results["aggregator"], results["bare"], []
 
 
 def rss_child(kind: str, config: Path) -> None:
-    """In the child: the cycles whose peak memory is measured; prints its peak.
+    """In the child: the cycles whose peak memory is measured.
 
     The bare child reads its URLs from the config with tomllib, importing no
     part of the aggregator."""
@@ -364,7 +332,6 @@ def rss_child(kind: str, config: Path) -> None:
 
         urls = [source["url"] for source in tomllib.loads(config.read_text("utf-8"))["sources"]]
         asyncio.run(bare_cycle(urls, asyncio.run(bare_cycle(urls))))
-    print(json.dumps({"kind": kind, "vmhwm_mb": _vmhwm_mb(), "maxrss_mb": _self_rss_mb()}))
 
 
 def run(quick: bool) -> list[Figure]:
