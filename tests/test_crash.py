@@ -147,45 +147,59 @@ def test_sigkill_mid_collect_never_loses_or_doubles_an_event(
     }
     config.write_text(config_text(storage, tmp_path / "feeds", urls), encoding="utf-8")
     command = [sys.executable, "-m", "aggregator", "--config", str(config), "collect"]
-    # One uninterrupted collect first: it adds every entry and tells how long a
-    # collect takes here, so the kills can aim at its polling part, after the
-    # interpreter has started (the first half or so of the run).
-    for calibration in (-2, -1):  # the second one is a typical round: revisions only
-        edit_every_source(seeds, calibration)
-        started = time.monotonic()
-        done = subprocess.run(command, cwd=REPO, env=clean_env(), capture_output=True, timeout=120)
-        duration = time.monotonic() - started
-        assert done.returncode == 0, done.stderr
     if kind == "sqlite":
         writing, close_watch = sqlite_writer_watch(storage), lambda: None
     else:
         writing, close_watch = postgres_writer_watch(storage)
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            command, cwd=REPO, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+
+    def next_write(process: subprocess.Popen[bytes]) -> bool:
+        """Wait until `process` is seen inside a write transaction; False if it ended first."""
+        deadline = time.monotonic() + WATCH_SECONDS
+        while process.poll() is None and time.monotonic() < deadline:
+            if writing(process.pid):
+                return True
+        return False
+
+    def finish(process: subprocess.Popen[bytes]) -> None:
+        process.wait(timeout=60)
+        assert process.stderr is not None
+        assert b"Traceback" not in process.stderr.read()
+        process.stderr.close()
+
     chance = random.Random(20201927)
     kills = attempts = 0
-    heads = [check_log_and_projection(config)]
     try:
+        # Two uninterrupted collects first: the first adds every entry, the
+        # second is a typical round (revisions only) and measures its writing
+        # window, from its first write transaction to its exit, so that the
+        # kills can be spread over the appends rather than all landing in the
+        # first one after the interpreter's start-up.
+        for calibration in (-2, -1):
+            edit_every_source(seeds, calibration)
+            process = start()
+            assert next_write(process)
+            first_write = time.monotonic()
+            finish(process)
+            window = time.monotonic() - first_write
+            assert process.returncode == 0
+        heads = [check_log_and_projection(config)]
         while kills < KILLS and attempts < MAX_ATTEMPTS:
             attempts += 1
             edit_every_source(seeds, attempts)
-            process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=clean_env(),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            # Aim at a random part of the run, then at the next write transaction.
-            time.sleep(chance.uniform(0.3, 0.9) * duration)
-            deadline = time.monotonic() + WATCH_SECONDS
-            while process.poll() is None and time.monotonic() < deadline:
-                if writing(process.pid):
+            process = start()
+            # The first write, a random part of the writing window, then the
+            # next write transaction: the kill lands inside it.
+            if next_write(process):
+                time.sleep(chance.uniform(0, 0.8) * window)
+                if next_write(process):
                     process.send_signal(signal.SIGKILL)
                     kills += 1
-                    break
-            process.wait(timeout=60)
-            assert process.stderr is not None
-            assert b"Traceback" not in process.stderr.read()
-            process.stderr.close()
+            finish(process)
             heads.append(check_log_and_projection(config))
     finally:
         close_watch()
