@@ -1,8 +1,7 @@
 """Every benchmark in one go: `python -m bench.run [--quick]` (`make bench`, `make bench-quick`).
 
-Runs each module of `BENCHMARKS` that exists (a module not written yet is
-skipped with a note, as is one whose outside tools, such as nginx or wrk,
-are not installed), collects their figures, prints one table and writes
+Runs each module of `BENCHMARKS` (one whose outside tools, such as nginx or
+wrk, are not installed is skipped with a note), collects their figures, prints one table and writes
 `var/bench/all.json` and `var/bench/all.md` (`all-quick.*` with `--quick`, so
 a smoke run never overwrites the real figures). A benchmark that fails is
 reported and the others still run; the exit status is then 1.
@@ -11,7 +10,6 @@ reported and the others still run; the exit status is then 1.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 import time
 import traceback
@@ -19,7 +17,7 @@ import traceback
 from bench.common import Figure, report, table
 from bench.nginx import ToolMissing, missing_tools
 
-# In the order they run. Add a module here when it exists.
+# In the order they run (the smoke test runs the same list).
 BENCHMARKS = [
     "ingest",
     "feed_regen",
@@ -34,11 +32,7 @@ def run_all(quick: bool) -> tuple[list[Figure], list[str]]:
     figures: list[Figure] = []
     failed: list[str] = []
     for name in BENCHMARKS:
-        module_name = f"bench.{name}"
-        if importlib.util.find_spec(module_name) is None:
-            print(f"bench.run: skipped {name}: {module_name} does not exist yet", flush=True)
-            continue
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(f"bench.{name}")
         absent = missing_tools(getattr(module, "REQUIRES", ()))
         if absent:
             print(

@@ -17,17 +17,8 @@ import pytest
 
 from bench.common import REPO
 from bench.nginx import INSTALL_HINT, missing_tools
+from bench.run import BENCHMARKS
 from tests.service_process import clean_env
-
-# Benchmark modules under bench/ (add yours here).
-BENCHMARKS = [
-    "ingest",
-    "feed_regen",
-    "replay",
-    "fanout",
-    "peer",
-    "serving",
-]
 
 TIMEOUT = 180  # seconds; each takes well under a minute at quick size
 
