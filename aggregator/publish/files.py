@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 from aggregator.config import Settings
 from aggregator.publish.atom import merged_head, render_feed, source_head
-from aggregator.store.base import ReadModel
+from aggregator.store.base import ReadModel, SourceState
 
 
 def write_atomic(path: Path, data: bytes) -> bool:
@@ -61,16 +61,20 @@ def source_feed_path(settings: Settings, name: str) -> Path:
 
 
 def render_sources(
-    settings: Settings, model: ReadModel, only: Collection[str] | None = None
+    settings: Settings,
+    model: ReadModel,
+    only: Collection[str] | None = None,
+    states: Mapping[str, SourceState] | None = None,
 ) -> dict[str, bytes]:
     """One feed document per configured source (or per source named in `only`).
 
     A source's document depends on that source's events alone: its entries,
     and for a feed with no entry yet the time of its last poll. So after new
-    events only the sources they concern need rendering again.
+    events only the sources they concern need rendering again. `states` is
+    `model.sources()`, when the caller has already read it.
     """
     sources = {s.name: s for s in settings.sources}
-    states = model.sources()
+    states = model.sources() if states is None else states
     documents: dict[str, bytes] = {}
     for source in settings.sources:
         if only is not None and source.name not in only:

@@ -31,7 +31,7 @@ from aggregator.config import Settings
 from aggregator.errors import StoreUnavailable
 from aggregator.projections import catch_up
 from aggregator.publish.files import render_merged, render_sources, write_documents
-from aggregator.store.base import EventLog, ReadModel
+from aggregator.store.base import EventLog, ReadModel, SourceState
 
 logger = logging.getLogger("aggregator.publish")
 
@@ -127,13 +127,16 @@ class Publisher:
             started = time.perf_counter()
             old = {} if edition is None or self._stale else dict(edition.sources)
             self._stale = False
+            names = {source.name for source in self.settings.sources}
+            states = self._model.sources()
             merged = render_merged(self.settings, self._model)
-            sources = render_sources(self.settings, self._model, self._touched(edition, old))
+            touched = _touched(edition, old, names, states)
+            sources = render_sources(self.settings, self._model, touched, states)
             if self._write_files:
                 write_documents(self.settings, merged, sources)
             self._on_render(time.perf_counter() - started)
             changed_at = self._model.last_recorded_at() or self._clock()
-            documents = {name: old[name] for name in old if name in self._source_names()}
+            documents = {name: old[name] for name in old if name in names}
             for name, body in sources.items():
                 documents[name] = _document(body, old.get(name), changed_at)
             self._edition = Edition(
@@ -142,25 +145,6 @@ class Publisher:
                 sources=documents,
             )
             return self._edition
-
-    def _source_names(self) -> set[str]:
-        return {source.name for source in self.settings.sources}
-
-    def _touched(self, edition: Edition | None, kept: Mapping[str, Document]) -> set[str] | None:
-        """The sources whose documents need rendering again (None: all of them).
-
-        A source's feed depends on its own events only (`render_sources`), so
-        only the sources with an event past the last edition, and any source
-        without a document yet, are rendered; the others keep their bytes.
-        """
-        if edition is None or not kept:
-            return None
-        states = self._model.sources()
-        return {
-            name
-            for name in self._source_names()
-            if name not in kept or (name in states and states[name].position > edition.position)
-        }
 
     def cached(self) -> Edition | None:
         """The edition, if it was checked against the log within `min_refresh`;
@@ -193,3 +177,24 @@ class Publisher:
             logger.warning("serving the last edition", extra={"error": str(exc)})
             self._checked = self._monotonic()  # look again after min_refresh, not per request
             return edition
+
+
+def _touched(
+    edition: Edition | None,
+    kept: Mapping[str, Document],
+    names: set[str],
+    states: Mapping[str, SourceState],
+) -> set[str] | None:
+    """The sources whose documents need rendering again (None: all of them).
+
+    A source's feed depends on its own events only (`render_sources`), so
+    only the sources with an event past the last edition, and any source
+    without a document yet, are rendered; the others keep their bytes.
+    """
+    if edition is None or not kept:
+        return None
+    return {
+        name
+        for name in names
+        if name not in kept or (name in states and states[name].position > edition.position)
+    }
