@@ -328,6 +328,8 @@ class SqlEventLog:
                 chunk = keys[start : start + KEY_CHUNK]
                 query = select(EventRecord.event_key).where(col(EventRecord.event_key).in_(chunk))
                 seen.update(session.exec(query))
+            # Through the stored text and back: the records returned must equal
+            # what a read gives (UTC, microseconds), whatever zone the clock uses.
             recorded_at = parse_time(format_time(self._store.clock()))
             records: list[StoredEvent] = []
             for event_ in events:
