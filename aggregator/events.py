@@ -203,34 +203,44 @@ def upcast(type_name: str, schema_version: int, data: dict[str, Any]) -> dict[st
 
 
 def from_payload(type_name: str, schema_version: int, payload: str) -> Event:
-    """Rebuild an event from its stored record, upcasting an older payload."""
+    """Rebuild an event from its stored record, upcasting an older payload.
+
+    Keys the class does not know are dropped (a payload may be read by an
+    older build); only the fields that hold times or lists are converted,
+    rather than looking at every field, because a replay decodes millions.
+    """
     cls = EVENT_TYPES.get(type_name)
     if cls is None:
         raise ValueError(f"unknown event type {type_name!r}")
-    data = upcast(type_name, schema_version, json.loads(payload))
-    names, times = _shape(cls)
-    kwargs: dict[str, Any] = {}
-    for name in names:
-        if name not in data:
-            continue
-        value = data[name]
-        if value is not None and name in times:
-            value = parse_time(value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
-    return cls(**kwargs)
+    data = json.loads(payload)
+    if schema_version != SCHEMA_VERSION:
+        data = upcast(type_name, schema_version, data)
+    names, times, lists = _shape(cls)
+    if not data.keys() <= names:
+        data = {name: value for name, value in data.items() if name in names}
+    for name in times:
+        value = data.get(name)
+        if value is not None:
+            data[name] = parse_time(value)
+    for name in lists:
+        value = data.get(name)
+        if value is not None:
+            data[name] = tuple(value)
+    return cls(**data)
 
 
-_SHAPES: dict[type[Event], tuple[tuple[str, ...], frozenset[str]]] = {}
+_SHAPES: dict[type[Event], tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]] = {}
 
 
-def _shape(cls: type[Event]) -> tuple[tuple[str, ...], frozenset[str]]:
-    """A class's field names and which of them hold times, worked out once per class
-    (a replay decodes millions of payloads)."""
+def _shape(cls: type[Event]) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
+    """A class's field names, which of them hold times and which hold tuples,
+    worked out once per class (a replay decodes millions of payloads)."""
     shape = _SHAPES.get(cls)
     if shape is None:
         found = fields(cls)
-        times = frozenset(f.name for f in found if f.type in ("datetime", "datetime | None"))
-        shape = _SHAPES[cls] = (tuple(f.name for f in found), times)
+        shape = _SHAPES[cls] = (
+            frozenset(f.name for f in found),
+            tuple(f.name for f in found if f.type in ("datetime", "datetime | None")),
+            tuple(f.name for f in found if str(f.type).startswith("tuple[")),
+        )
     return shape

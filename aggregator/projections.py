@@ -11,9 +11,7 @@ time (a fold into SQL).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from datetime import datetime
-from typing import Any
 
 from aggregator.events import (
     EntryEvent,
@@ -27,24 +25,18 @@ from aggregator.store.base import (
     EventLog,
     FoldTarget,
     ReadModel,
-    SourceState,
     StoredEvent,
 )
 
-CATCH_UP_BATCH = 2000
+CATCH_UP_BATCH = 5000
 
 
 def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) -> None:
-    """Apply one record; `event` is the record's decoded event when the caller has it.
-
-    The source's new state is gathered as changes and built once per event
-    (dataclasses.replace introspects the class on every call: three calls an
-    event were most of a replay's time).
-    """
+    """Apply one record; `event` is the record's decoded event when the caller has it."""
     if event is None:
         event = record.event()
-    source = target.get_source(event.source) or SourceState(name=event.source)
-    changes: dict[str, Any] = {"position": record.position}
+    source = target.edit_source(event.source)
+    source["position"] = record.position
     if isinstance(event, EntryEvent):
         previous = target.get_entry(event.source, event.key)
         target.put_entry(
@@ -64,32 +56,23 @@ def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) ->
                 categories=event.categories,
             )
         )
-        changes["entry_count"] = source.entry_count + (previous is None)
-        changes["updated"] = _later(source.updated, event.updated)
+        source["entry_count"] += previous is None
+        source["updated"] = _later(source["updated"], event.updated)
     elif isinstance(event, PollEvent):
-        changes["last_polled_at"] = event.fetched_at
-        changes["not_before"] = event.not_before
+        source["last_polled_at"] = event.fetched_at
+        source["not_before"] = event.not_before
         if isinstance(event, SourceFailed):
-            changes["last_outcome"] = "failed"
-            changes["last_error"] = f"{event.kind}: {event.reason}"
-            changes["consecutive_failures"] = source.consecutive_failures + 1
+            source["last_outcome"] = "failed"
+            source["last_error"] = f"{event.kind}: {event.reason}"
+            source["consecutive_failures"] += 1
         else:
-            changes["last_outcome"] = "ok" if isinstance(event, SourcePolled) else "not-modified"
-            changes["last_error"] = None
-            changes["last_success_at"] = event.fetched_at
-            changes["consecutive_failures"] = 0
+            source["last_outcome"] = "ok" if isinstance(event, SourcePolled) else "not-modified"
+            source["last_error"] = None
+            source["last_success_at"] = event.fetched_at
+            source["consecutive_failures"] = 0
         if isinstance(event, SourcePolled):
-            changes["etag"] = event.etag
-            changes["last_modified"] = event.last_modified
-    target.put_source(_with(source, changes))
-
-
-_SOURCE_FIELDS = tuple(f.name for f in fields(SourceState))
-
-
-def _with(state: SourceState, changes: dict[str, Any]) -> SourceState:
-    """`state` with `changes` applied: `dataclasses.replace` without its per-call cost."""
-    return SourceState(**{name: changes.get(name, getattr(state, name)) for name in _SOURCE_FIELDS})
+            source["etag"] = event.etag
+            source["last_modified"] = event.last_modified
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:

@@ -18,9 +18,9 @@ as the state so that a crash can never leave the two out of step.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from aggregator.events import Event, from_payload
 
@@ -134,9 +134,23 @@ class FoldTarget(Protocol):
 
     def put_entry(self, entry: EntryState) -> None: ...
 
-    def get_source(self, name: str) -> SourceState | None: ...
+    def edit_source(self, name: str) -> dict[str, Any]:
+        """The source's state as a dict of `SourceState` fields, for the fold to
+        change in place (a new source starts from the defaults).
 
-    def put_source(self, state: SourceState) -> None: ...
+        A dict rather than a frozen state: every event moves its source's
+        position, and building a new `SourceState` for each one was a fifth
+        of a replay's time. The target builds states when they are read.
+        """
+        ...
+
+
+def blank_source(name: str) -> dict[str, Any]:
+    """A source's values before any event: `SourceState`'s defaults."""
+    return {f.name: getattr(_BLANK_SOURCE, f.name) for f in fields(SourceState)} | {"name": name}
+
+
+_BLANK_SOURCE = SourceState(name="")
 
 
 class ReadModel(Protocol):

@@ -9,11 +9,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from aggregator.clock import utc_now
 from aggregator.events import SCHEMA_VERSION, Event, to_payload
 from aggregator.projections import fold
-from aggregator.store.base import EntryDigest, EntryState, SourceState, StoredEvent, newest_first
+from aggregator.store.base import (
+    EntryDigest,
+    EntryState,
+    SourceState,
+    StoredEvent,
+    blank_source,
+    newest_first,
+)
 
 
 class MemoryEventLog:
@@ -63,7 +71,7 @@ class MemoryReadModel:
 
     def reset(self) -> None:
         self._entries: dict[tuple[str, str], EntryState] = {}
-        self._sources: dict[str, SourceState] = {}
+        self._sources: dict[str, dict[str, Any]] = {}
         self._checkpoint = 0
         self._last_recorded_at: datetime | None = None
 
@@ -85,11 +93,11 @@ class MemoryReadModel:
     def put_entry(self, entry: EntryState) -> None:
         self._entries[(entry.source, entry.key)] = entry
 
-    def get_source(self, name: str) -> SourceState | None:
-        return self._sources.get(name)
-
-    def put_source(self, state: SourceState) -> None:
-        self._sources[state.name] = state
+    def edit_source(self, name: str) -> dict[str, Any]:
+        values = self._sources.get(name)
+        if values is None:
+            values = self._sources[name] = blank_source(name)
+        return values
 
     def entries(self, source: str | None = None, limit: int | None = None) -> list[EntryState]:
         chosen = (e for e in self._entries.values() if source is None or e.source == source)
@@ -104,10 +112,11 @@ class MemoryReadModel:
         }
 
     def sources(self) -> dict[str, SourceState]:
-        return dict(self._sources)
+        return {name: SourceState(**values) for name, values in self._sources.items()}
 
     def source(self, name: str) -> SourceState | None:
-        return self._sources.get(name)
+        values = self._sources.get(name)
+        return None if values is None else SourceState(**values)
 
     def last_recorded_at(self) -> datetime | None:
         return self._last_recorded_at

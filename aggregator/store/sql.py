@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Engine, Index, Text, create_engine, event, insert, tuple_
+from sqlalchemy import Column, Engine, Index, Text, create_engine, event, insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -65,7 +65,13 @@ from aggregator.events import (
 )
 from aggregator.projections import fold
 from aggregator.store import migrations
-from aggregator.store.base import EntryDigest, EntryState, SourceState, StoredEvent
+from aggregator.store.base import (
+    EntryDigest,
+    EntryState,
+    SourceState,
+    StoredEvent,
+    blank_source,
+)
 
 logger = logging.getLogger("aggregator.store")
 
@@ -286,7 +292,7 @@ def _stored(row: Sequence[Any]) -> StoredEvent:
 def _insert_events(session: Session, records: Sequence[StoredEvent]) -> None:
     """One executemany INSERT for a batch of records."""
     if records:
-        session.execute(insert(EventRecord), [_row(record) for record in records])
+        session.connection().execute(insert(EventRecord), [_row(record) for record in records])
 
 
 class SqlEventLog:
@@ -389,7 +395,7 @@ class SqlEventLog:
         if limit is not None:
             query = query.limit(limit)
         with self._store.read_session() as session:
-            rows = session.execute(query).all()
+            rows = session.connection().execute(query).all()
         return iter([_stored(row) for row in rows])
 
     def head(self) -> int:
@@ -406,39 +412,53 @@ class SqlEventLog:
 
 
 _State = TypeVar("_State", EntryState, SourceState)
-_LIST_FIELDS = frozenset({"categories"})
-_TIME_FIELDS: dict[type, frozenset[str]] = {
-    EntryState: frozenset({"published", "updated"}),
-    SourceState: frozenset({"last_polled_at", "last_success_at", "updated", "not_before"}),
+# Per state type: every field, those stored as time text, those stored as JSON lists.
+_STATE_SHAPES: dict[type, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    EntryState: (
+        tuple(f.name for f in fields(EntryState)),
+        ("published", "updated"),
+        ("categories",),
+    ),
+    SourceState: (
+        tuple(f.name for f in fields(SourceState)),
+        ("last_polled_at", "last_success_at", "updated", "not_before"),
+        (),
+    ),
 }
 
 
 def _state_values(state: EntryState | SourceState) -> dict[str, Any]:
     """A read-model state as its row's column values, times as fixed-width UTC text."""
-    times = _TIME_FIELDS[type(state)]
-    values: dict[str, Any] = {}
-    for f in fields(state):
-        value = getattr(state, f.name)
-        if f.name in times and value is not None:
-            value = format_time(value)
-        elif f.name in _LIST_FIELDS:
-            value = json.dumps(list(value), ensure_ascii=False)
-        values[f.name] = value
+    names = _STATE_SHAPES[type(state)][0]
+    return _column_values(type(state), {name: getattr(state, name) for name in names})
+
+
+def _column_values(state_type: type, values: dict[str, Any]) -> dict[str, Any]:
+    """A state's field values (a copy) as its row's column values."""
+    _, times, lists = _STATE_SHAPES[state_type]
+    values = dict(values)
+    for name in times:
+        if values[name] is not None:
+            values[name] = format_time(values[name])
+    for name in lists:
+        values[name] = json.dumps(list(values[name]), ensure_ascii=False)
+    return values
+
+
+def _field_values(row: Any, state_type: type) -> dict[str, Any]:
+    """The inverse of `_column_values`, from an ORM row or a Core row alike."""
+    names, times, lists = _STATE_SHAPES[state_type]
+    values = {name: getattr(row, name) for name in names}
+    for name in times:
+        if values[name] is not None:
+            values[name] = parse_time(values[name])
+    for name in lists:
+        values[name] = tuple(json.loads(values[name]))
     return values
 
 
 def _row_to_state(row: Any, state_type: type[_State]) -> _State:
-    """The inverse of `_state_values`, from an ORM row or a Core row alike."""
-    times = _TIME_FIELDS[state_type]
-    values: dict[str, Any] = {}
-    for f in fields(state_type):
-        value = getattr(row, f.name)
-        if f.name in times and value is not None:
-            value = parse_time(value)
-        elif f.name in _LIST_FIELDS:
-            value = tuple(json.loads(value))
-        values[f.name] = value
-    return state_type(**values)
+    return state_type(**_field_values(row, state_type))
 
 
 def _upsert(session: Session, model: type[SQLModel], keys: Sequence[str], rows: list[Any]) -> None:
@@ -449,7 +469,9 @@ def _upsert(session: Session, model: type[SQLModel], keys: Sequence[str], rows: 
     dialect = session.get_bind().dialect.name
     statement = (sqlite_insert if dialect == "sqlite" else postgresql_insert)(table)
     changed = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
-    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed), rows)
+    session.connection().execute(
+        statement.on_conflict_do_update(index_elements=keys, set_=changed), rows
+    )
 
 
 class _BufferedTarget:
@@ -457,31 +479,38 @@ class _BufferedTarget:
 
     The rows the batch touches are read up front, in chunks of IN queries,
     rather than one SELECT per entry: a replay folds millions of events.
+    Entries are looked up a source at a time (`source = ? AND key IN (...)`):
+    a row-value IN over (source, key) made SQLite scan the whole table for
+    every chunk, so a replay slowed as the table grew.
     """
 
     def __init__(self, session: Session, events: Sequence[Event]) -> None:
         self._session = session
         self.entries: dict[tuple[str, str], EntryState | None] = {}
-        self.sources: dict[str, SourceState | None] = {}
+        self.sources: dict[str, dict[str, Any]] = {}
         self.dirty_entries: set[tuple[str, str]] = set()
         self.dirty_sources: set[str] = set()
-        pairs = sorted({(e.source, e.key) for e in events if isinstance(e, EntryEvent)})
+        keys_by_source: dict[str, set[str]] = {}
+        for e in events:
+            if isinstance(e, EntryEvent):
+                keys_by_source.setdefault(e.source, set()).add(e.key)
         names = sorted({e.source for e in events})
-        for start in range(0, len(pairs), KEY_CHUNK):
-            chunk = pairs[start : start + KEY_CHUNK]
-            query = sa_select(*_ENTRY_COLUMNS).where(
-                tuple_(col(EntryRow.source), col(EntryRow.key)).in_(chunk)
-            )
-            self.entries.update(dict.fromkeys(chunk))
-            for row in session.execute(query):
-                self.entries[(row.source, row.key)] = _row_to_state(row, EntryState)
+        for source, key_set in sorted(keys_by_source.items()):
+            keys = sorted(key_set)
+            self.entries.update(dict.fromkeys((source, key) for key in keys))
+            for start in range(0, len(keys), KEY_CHUNK):
+                query = sa_select(*_ENTRY_COLUMNS).where(
+                    col(EntryRow.source) == source,
+                    col(EntryRow.key).in_(keys[start : start + KEY_CHUNK]),
+                )
+                for row in session.connection().execute(query):
+                    self.entries[(row.source, row.key)] = _row_to_state(row, EntryState)
         for start in range(0, len(names), KEY_CHUNK):
             chunk_names = names[start : start + KEY_CHUNK]
-            self.sources.update(dict.fromkeys(chunk_names))
-            for row in session.execute(
+            for row in session.connection().execute(
                 sa_select(*_SOURCE_COLUMNS).where(col(SourceRow.name).in_(chunk_names))
             ):
-                self.sources[row.name] = _row_to_state(row, SourceState)
+                self.sources[row.name] = _field_values(row, SourceState)
 
     def get_entry(self, source: str, key: str) -> EntryState | None:
         return self.entries.get((source, key))
@@ -490,18 +519,19 @@ class _BufferedTarget:
         self.entries[(entry.source, entry.key)] = entry
         self.dirty_entries.add((entry.source, entry.key))
 
-    def get_source(self, name: str) -> SourceState | None:
-        return self.sources.get(name)
-
-    def put_source(self, state: SourceState) -> None:
-        self.sources[state.name] = state
-        self.dirty_sources.add(state.name)
+    def edit_source(self, name: str) -> dict[str, Any]:
+        values = self.sources.get(name)
+        if values is None:
+            values = self.sources[name] = blank_source(name)
+        self.dirty_sources.add(name)
+        return values
 
     def flush(self) -> None:
         entries = [self.entries[k] for k in sorted(self.dirty_entries)]
-        sources = [self.sources[n] for n in sorted(self.dirty_sources)]
         entry_rows = [_state_values(e) for e in entries if e is not None]
-        source_rows = [_state_values(s) for s in sources if s is not None]
+        source_rows = [
+            _column_values(SourceState, self.sources[n]) for n in sorted(self.dirty_sources)
+        ]
         _upsert(self._session, EntryRow, ("source", "key"), entry_rows)
         _upsert(self._session, SourceRow, ("name",), source_rows)
 
@@ -568,7 +598,7 @@ class SqlReadModel:
             col(EntryRow.updated),
         ).where(col(EntryRow.source) == source)
         with self._store.read_session() as session:
-            rows = session.execute(query).all()
+            rows = session.connection().execute(query).all()
         return {
             key: EntryDigest(entry_id, version, digest, parse_time(updated))
             for key, entry_id, version, digest, updated in rows
