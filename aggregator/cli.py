@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from aggregator import __version__, logs
+from aggregator import __version__, logs, opml
 from aggregator.collect import PollSummary, collect_sources
 from aggregator.config import Settings, config_path, load_settings, parse_duration
 from aggregator.errors import AggregatorError, StoreError
@@ -129,6 +129,30 @@ def build_parser() -> argparse.ArgumentParser:
                 help="poll and append, serve nothing (for several collectors on one log)",
             )
             _add_shard_option(service, "poll only the sources that hash to shard I of N")
+
+    subscriptions = commands.add_parser(
+        "opml", help="the source list as OPML, the subscription format of feed readers"
+    )
+    formats = subscriptions.add_subparsers(dest="action", required=True, metavar="ACTION")
+    opml_export = formats.add_parser("export", help="write every source as an OPML 2.0 outline")
+    opml_export.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE, atomically (default: stdout)"
+    )
+    opml_import = formats.add_parser(
+        "import", help="append the feeds of an OPML file to the config as [[sources]] tables"
+    )
+    opml_import.add_argument("file", metavar="FILE", help="an OPML file; - for stdin")
+    opml_import.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the TOML that would be appended, and change nothing",
+    )
+    opml_import.add_argument(
+        "--allow-files",
+        action="store_true",
+        help="also import file: URLs and paths (refused by default: the feed publishes "
+        "what a source reads)",
+    )
 
     database = commands.add_parser("db", help="the database schema")
     steps = database.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -248,6 +272,10 @@ def _open_store(settings: Settings, migrate: bool = True) -> SqlStore:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "opml" and args.action == "import":
+            # Not loaded first: the config may have no sources yet (the import
+            # is what fills it); the file it would become is loaded instead.
+            return cmd_opml_import(config_path(args.config), args)
         settings = load_settings(config_path(args.config))
         if getattr(args, "source", None):
             settings.source(args.source)  # an unknown name fails before the database is made
@@ -261,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             logs.configure(args.log_format, logging.DEBUG if args.debug else logging.INFO)
         if args.command == "db":
             return cmd_db(settings, args)
+        if args.command == "opml":
+            return cmd_opml_export(settings, args)
         store = _open_store(settings)
         try:
             return _COMMANDS[args.command](settings, store, args)
@@ -459,6 +489,69 @@ def cmd_import(settings: Settings, store: SqlStore, args: argparse.Namespace) ->
     print(f"imported {count} events; {_entry_total(store.read_model)} entries")
     print(f"merged feed: {path}")
     return EXIT_OK
+
+
+def cmd_opml_export(settings: Settings, args: argparse.Namespace) -> int:
+    """The sources as OPML, for a feed reader or another aggregator; no database is opened."""
+    document = opml.export_opml(settings, datetime.now(UTC))
+    if args.output:
+        write_atomic(Path(args.output), document)
+    else:
+        sys.stdout.buffer.write(document)
+        sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
+def cmd_opml_import(config: Path, args: argparse.Namespace) -> int:
+    """Append an OPML file's feeds to the config; notes on stderr, the result on stdout.
+
+    Skipped outlines (already configured, duplicates, not a feed) are normal in
+    a reader's export and do not fail the command; a file that cannot be
+    parsed, or a result the config loader refuses, does, and writes nothing.
+    """
+    where = "stdin" if args.file == "-" else args.file
+    try:
+        if args.file == "-":
+            data = sys.stdin.buffer.read(opml.MAX_BYTES + 1)
+        else:
+            with open(args.file, "rb") as handle:
+                data = handle.read(opml.MAX_BYTES + 1)
+    except OSError as exc:
+        raise AggregatorError(f"cannot read {where}: {exc.strerror or exc}") from None
+    document = opml.read_opml(data, where)
+    before, existing = opml.existing_sources(config)
+    base = Path.cwd() if args.file == "-" else Path(args.file).parent
+    plan = opml.plan_import(document, where, config, existing, args.allow_files, base)
+    tables = opml.render_tables(plan, Path(where).name)
+    if plan.added:
+        opml.apply_import(config, before, tables, plan, where, dry_run=args.dry_run)
+    # The notes only now: a failed import is one line, like every other error.
+    for note in plan.notes:
+        print(f"aggregator: {note}", file=sys.stderr)
+    if document.folders:
+        print(
+            f"aggregator: {where}: {_count(document.folders, 'folder')} not kept: the config "
+            "has no categories, so each table notes its folder in a comment",
+            file=sys.stderr,
+        )
+    if not plan.added:
+        print(f"nothing imported from {where}: {_count(len(document.outlines), 'feed')}, none new")
+        return EXIT_OK
+    names = ", ".join(new.name for new in plan.added)
+    if args.dry_run:
+        sys.stdout.write(tables)
+        print(
+            f"aggregator: dry run: {_count(len(plan.added), 'source')} would be added to {config} "
+            f"({names}); nothing was written",
+            file=sys.stderr,
+        )
+    else:
+        print(f"added {_count(len(plan.added), 'source')} to {config}: {names}")
+    return EXIT_OK
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _gist(record: StoredEvent) -> str:
