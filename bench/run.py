@@ -25,6 +25,7 @@ BENCHMARKS = [
     "fanout",
     "peer",
     "serving",
+    "stories",
 ]
 
 
