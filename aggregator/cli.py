@@ -24,7 +24,7 @@ from aggregator import __version__, logs, opml
 from aggregator.collect import PollSummary, collect_sources
 from aggregator.config import Settings, config_path, load_settings, parse_duration
 from aggregator.errors import AggregatorError, StoreError
-from aggregator.events import EntryEvent, SourceFailed, SourcePolled, format_time
+from aggregator.events import EntryEvent, SourceFailed, SourcePolled, StoryLinked, format_time
 from aggregator.polling import next_poll_at
 from aggregator.projections import catch_up
 from aggregator.publish.files import regenerate, render_merged, write_atomic, write_stream
@@ -33,6 +33,7 @@ from aggregator.store import migrations, open_store
 from aggregator.store.base import EventLog, ReadModel, SourceState, StoredEvent
 from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
+from aggregator.stories.linker import StoryLinker
 from aggregator.transfer import read_records, record_line
 
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_UNUSABLE = 0, 1, 2
@@ -375,10 +376,14 @@ def cmd_collect(settings: Settings, store: SqlStore, args: argparse.Namespace) -
             per_host=settings.service.per_host,
         )
     )
+    links = StoryLinker().link(store.log, store.read_model)
     path = regenerate(settings, store.read_model)
     width = max(len(s.source) for s in summaries)
     for s in summaries:
         print(f"{s.source:<{width}}  {_describe(s)}")
+    if links:
+        stories = {getattr(record.event(), "story", None) for record in links}
+        print(f"stories: {len(links)} entries linked into {len(stories)} cross-outlet stories")
     total = min(_entry_total(store.read_model), settings.feed.max_entries)
     print(f"merged feed ({total} entries): {path}")
     return EXIT_SOURCE_FAILED if any(s.error for s in summaries) else EXIT_OK
@@ -563,6 +568,11 @@ def _gist(record: StoredEvent) -> str:
         return f"{event.source}: {counts}"
     if isinstance(event, SourceFailed):
         return f"{event.source}: {event.kind}: {event.reason}"
+    if isinstance(event, StoryLinked):
+        others = ", ".join(event.matched)
+        return (
+            f"{event.source} {event.key} joins {event.story} (score {event.score}; with {others})"
+        )
     return event.source
 
 

@@ -154,9 +154,39 @@ class SourceFailed(PollEvent):
     http_status: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class StoryLinked(Event):
+    """The entry (`source`, `key`) reports the same fact as other outlets' entries:
+    it belongs to `story` from now on.
+
+    Keyed by the entry alone, so an entry joins one story once and never moves,
+    and two linkers that decided differently leave the first decision. `score`
+    is the entry's mean match score against the members it joined (0 for the
+    entry that founded the story); `matched` names those members as
+    "source/key", which explains the link to a person reading the log.
+    """
+
+    type_name: ClassVar[str] = "StoryLinked"
+    key: str
+    story: str
+    score: float = 0.0
+    matched: tuple[str, ...] = ()
+
+    @property
+    def event_key(self) -> str:
+        return f"story:{self.source}:{self.key}"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type_name: cls
-    for cls in (EntryAdded, EntryRevised, SourcePolled, SourceNotModified, SourceFailed)
+    for cls in (
+        EntryAdded,
+        EntryRevised,
+        SourcePolled,
+        SourceNotModified,
+        SourceFailed,
+        StoryLinked,
+    )
 }
 
 

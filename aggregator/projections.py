@@ -11,6 +11,7 @@ time (a fold into SQL).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from aggregator.events import (
@@ -19,6 +20,7 @@ from aggregator.events import (
     PollEvent,
     SourceFailed,
     SourcePolled,
+    StoryLinked,
 )
 from aggregator.store.base import (
     EntryState,
@@ -54,6 +56,7 @@ def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) ->
                 content_hash=event.content_hash,
                 position=record.position,
                 categories=event.categories,
+                story=None if previous is None else previous.story,
             )
         )
         source["entry_count"] += previous is None
@@ -73,6 +76,10 @@ def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) ->
         if isinstance(event, SourcePolled):
             source["etag"] = event.etag
             source["last_modified"] = event.last_modified
+    elif isinstance(event, StoryLinked):
+        linked = target.get_entry(event.source, event.key)
+        if linked is not None:
+            target.put_entry(replace(linked, story=event.story))
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:

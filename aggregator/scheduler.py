@@ -52,6 +52,7 @@ from aggregator.metrics import Metrics
 from aggregator.polling import next_poll_at
 from aggregator.publish.live import Publisher
 from aggregator.store.base import EventLog, ReadModel, SourceState
+from aggregator.stories.linker import StoryLinker
 
 logger = logging.getLogger("aggregator.scheduler")
 
@@ -127,6 +128,7 @@ class PollScheduler:
         self._running: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[PollSummary]]] = {}
         self._running_lock = threading.Lock()
         self._outages: dict[str, _StoreOutage] = {}
+        self._linker = StoryLinker()
         self._stopping = threading.Event()
         self._active = 0
         self._idle = threading.Condition()
@@ -269,12 +271,28 @@ class PollScheduler:
         self._metrics.record_poll(summary, elapsed)
         when: datetime | None = None
         try:
+            if summary.added:
+                self._link_stories(source.name)
             if summary.added or summary.revised:
                 self._publisher.refresh()
             when = self._reschedule(source)
         except StoreError as exc:
             logger.error("store unavailable", extra={"source": source.name, "error": str(exc)})
         self._log_poll(summary, elapsed, when)
+
+    def _link_stories(self, source: str) -> None:
+        """Record the stories the new entries joined. A failure here is logged and
+        left: the entries are stored, and the next poll's linking picks them up."""
+        try:
+            linked = self._linker.link(self._log, self._model)
+        except StoreUnavailable as exc:
+            logger.warning("stories not linked", extra={"source": source, "error": str(exc)})
+            return
+        except Exception:
+            logger.exception("linking stories crashed", extra={"source": source})
+            return
+        if linked:
+            logger.info("stories linked", extra={"source": source, "entries": len(linked)})
 
     def _note_outage(self, source: str, when: datetime, error: str) -> None:
         with self._running_lock:

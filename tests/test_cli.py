@@ -55,6 +55,7 @@ def test_collect_feed_events_sources_replay(project: Project) -> None:
         "errors",
         "0",
     ]
+    assert lines[-2] == "stories: 2 entries linked into 1 cross-outlet stories"
     assert lines[-1] == f"merged feed (46 entries): {project.output / 'feed.atom'}"
 
     feed = run(*config, "feed")
@@ -63,13 +64,14 @@ def test_collect_feed_events_sources_replay(project: Project) -> None:
     assert atom_problems(feed.stdout.encode()) == []
 
     records = events_json(project)
-    assert [r["position"] for r in records] == list(range(1, 49))
-    assert {r["type"] for r in records} == {"EntryAdded", "SourcePolled"}
+    assert [r["position"] for r in records] == list(range(1, 51))
+    assert {r["type"] for r in records} == {"EntryAdded", "SourcePolled", "StoryLinked"}
     first = records[0]
     assert set(first) >= {"position", "type", "recorded_at", "payload"}
     assert first["payload"]["title"] == "Pashinyan: ‘Get ready to defend our sacred homeland’"  # type: ignore[index]
     since = run(*config, "events", "--since", "46")
-    assert len(since.stdout.splitlines()) == 2
+    assert len(since.stdout.splitlines()) == 4
+    assert "aljazeera 20200927T154300Z-0 joins story:" in since.stdout
 
     sources = run(*config, "sources")
     table = sources.stdout.splitlines()
@@ -90,7 +92,7 @@ def test_collect_feed_events_sources_replay(project: Project) -> None:
 
     replay = run(*config, "replay")
     assert replay.returncode == 0
-    assert "folded 48 events" in replay.stdout and "46 entries" in replay.stdout
+    assert "folded 50 events" in replay.stdout and "46 entries" in replay.stdout
     assert (project.output / "feed.atom").read_bytes() == feed.stdout.encode()
 
 
@@ -244,7 +246,7 @@ def test_long_commands_show_progress_on_a_terminal_only(project: Project) -> Non
     finally:
         os.close(controller)
     assert replay.returncode == 0
-    assert b"replaying: position 48 of 48" in shown and b"replayed 48 events" in shown
+    assert b"replaying: position 50 of 50" in shown and b"replayed 50 events" in shown
     # Piped, the same command prints no progress line at all.
     assert "replay" not in run(*config, "replay").stderr
 

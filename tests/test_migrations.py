@@ -56,12 +56,15 @@ def test_a_new_database_is_created_at_head_matching_the_models(url: str) -> None
 def test_a_database_from_before_migrations_is_stamped_and_upgraded(
     url: str, had_not_before: bool
 ) -> None:
-    # Build what create_all made in earlier builds: the tables, no version table.
+    # Build what create_all made in earlier builds: the tables, no version table,
+    # and none of the columns added since (the entries' story came in 0005).
     store = SqlStore(url)
     store.create_schema()
     store.log.append([poll_event(1)])
     with store.write_session() as session:
         session.execute(text("DROP TABLE alembic_version"))
+        session.execute(text("DROP INDEX ix_entries_story"))
+        session.execute(text("ALTER TABLE entries DROP COLUMN story"))
         if not had_not_before:
             session.execute(text("ALTER TABLE source_status DROP COLUMN not_before"))
         session.commit()
@@ -73,6 +76,7 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(
         assert (before, after) == (None, migrations.HEAD)
         columns = {c["name"] for c in inspect(reopened.engine).get_columns("source_status")}
         assert "not_before" in columns
+        assert "story" in {c["name"] for c in inspect(reopened.engine).get_columns("entries")}
         assert [r.event_key for r in reopened.log.read()] == ["poll:s:p1"]
         assert reopened.log.append([poll_event(2)])[0].position == 2
     finally:

@@ -272,6 +272,9 @@ def test_merged_feed_grows_live_and_a_feed_reader_sees_each_update_once(
     kinds = Counter(e["type"] for e in log)
     assert kinds["EntryAdded"] == TOTAL and kinds["EntryRevised"] == 0, kinds
     assert kinds["SourceFailed"] == 0, kinds
+    # The service linked the one story the two blogs share, as a collect does.
+    assert kinds["StoryLinked"] == 2, kinds
+    assert kinds["StoryLinked"] == Counter(e["type"] for e in seed_log)["StoryLinked"]
     pairs = _entry_pairs(log)
     assert len(pairs) == len(set(pairs)) == TOTAL
     assert set(pairs) == set(_entry_pairs(seed_log))

@@ -16,7 +16,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from aggregator.events import EntryAdded, EntryRevised, Event, SourceFailed, SourcePolled
+from aggregator.events import (
+    EntryAdded,
+    EntryRevised,
+    Event,
+    SourceFailed,
+    SourcePolled,
+    StoryLinked,
+)
 from aggregator.projections import catch_up
 from aggregator.store.base import EventLog, ReadModel
 from aggregator.store.memory import MemoryEventLog, MemoryReadModel
@@ -159,6 +166,17 @@ def test_read_model_folds_entries_and_source_status(adapter: Adapter) -> None:
     assert state.last_error == "timeout: slow"
     assert state.updated == a.updated + timedelta(hours=1)
     assert adapter.model.checkpoint() == 6
+
+
+def test_a_story_link_marks_the_entry_and_survives_its_revision(adapter: Adapter) -> None:
+    a, b = added("a", minute=1), added("b", minute=2)
+    adapter.log.append([a, b, StoryLinked(source="s", key="a", story="story:1", score=0.5)])
+    adapter.log.append([revised(a, "edited"), polled("p1")])
+    catch_up(adapter.log, adapter.model)
+    stories = {e.key: (e.version, e.story) for e in adapter.model.entries()}
+    assert stories == {"a": (2, "story:1"), "b": (1, None)}
+    state = adapter.model.sources()["s"]
+    assert (state.entry_count, state.position) == (2, 5)
 
 
 def test_apply_is_idempotent_and_reset_empties(adapter: Adapter) -> None:

@@ -180,7 +180,7 @@ def test_index_health_and_metrics(site: Site) -> None:
     lines = metrics.text.splitlines()
     assert 'aggregator_source_entries{source="aljazeera"} 40.0' in lines
     assert 'aggregator_source_consecutive_failures{source="dailyknight"} 0.0' in lines
-    assert "aggregator_log_head_position 48.0" in lines
+    assert "aggregator_log_head_position 50.0" in lines
     renders = [
         line for line in lines if line.startswith("aggregator_feed_regeneration_seconds_count")
     ]

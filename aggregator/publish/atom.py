@@ -43,6 +43,7 @@ class FeedHead:
     self_url: str
     alternate_url: str
     subtitle: str | None = None
+    stories_url: str = ""  # where story feeds live: `<stories_url><digest>.atom`
 
 
 def merged_head(feed: FeedConfig) -> FeedHead:
@@ -53,6 +54,7 @@ def merged_head(feed: FeedConfig) -> FeedHead:
         self_url=f"{feed.base_url}/feed.atom",
         alternate_url=f"{feed.base_url}/",
         subtitle=feed.subtitle,
+        stories_url=stories_url(feed),
     )
 
 
@@ -63,7 +65,17 @@ def source_head(feed: FeedConfig, source: SourceConfig) -> FeedHead:
         author=source.author or source.title,
         self_url=f"{feed.base_url}/sources/{source.name}.atom",
         alternate_url=source.link,
+        stories_url=stories_url(feed),
     )
+
+
+def stories_url(feed: FeedConfig) -> str:
+    return f"{feed.base_url}/stories/"
+
+
+def story_path(story: str) -> str:
+    """A story's feed name: its id without the `story:` prefix (a colon-free path)."""
+    return story.removeprefix("story:")
 
 
 def render_feed(
@@ -106,6 +118,7 @@ def render_feed(
                 outlet,
                 source.id if source else entry.source,
                 source.link if source else None,
+                head.stories_url,
             )
         )
     parts.append(closing)
@@ -113,8 +126,15 @@ def render_feed(
 
 
 @functools.lru_cache(maxsize=8192)
-def _entry_xml(entry: EntryState, outlet: str, source_id: str, source_link: str | None) -> str:
-    """One <entry>, indented as the second level of a feed, without its trailing newline."""
+def _entry_xml(
+    entry: EntryState, outlet: str, source_id: str, source_link: str | None, stories: str
+) -> str:
+    """One <entry>, indented as the second level of a feed, without its trailing newline.
+
+    An entry in a cross-outlet story carries the story as a category (the
+    same term on every outlet's report, which readers can filter by) and a
+    `related` link to the story's own feed, where the reports stand together.
+    """
     element = ET.Element("entry")
     _text(element, "id", entry.entry_id)
     _text(element, "title", entry.title)
@@ -126,6 +146,10 @@ def _entry_xml(entry: EntryState, outlet: str, source_id: str, source_link: str 
         _link(element, "alternate", link, "text/html")
     for term in entry.categories:
         ET.SubElement(element, "category", {"term": strip_xml_illegal(term)})
+    if entry.story is not None:
+        label = "Also reported by other outlets"
+        ET.SubElement(element, "category", {"term": entry.story, "scheme": stories, "label": label})
+        _link(element, "related", f"{stories}{story_path(entry.story)}.atom", ATOM_TYPE)
     content = _text(element, "content", entry.content_html)
     content.set("type", "html")
     origin = ET.SubElement(element, "source")

@@ -81,6 +81,7 @@ class EntryState:
     content_hash: str
     position: int
     categories: tuple[str, ...] = ()
+    story: str | None = None
 
 
 class RecordedEntry(Protocol):

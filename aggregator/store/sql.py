@@ -59,6 +59,7 @@ from aggregator.events import (
     SCHEMA_VERSION,
     EntryEvent,
     Event,
+    StoryLinked,
     format_time,
     parse_time,
     to_payload,
@@ -120,6 +121,7 @@ class EntryRow(SQLModel, table=True):
     content_hash: str = Field(max_length=80)
     position: int
     categories: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    story: str | None = Field(default=None, index=True, max_length=64)
 
 
 class SourceRow(SQLModel, table=True):
@@ -492,7 +494,7 @@ class _BufferedTarget:
         self.dirty_sources: set[str] = set()
         keys_by_source: dict[str, set[str]] = {}
         for e in events:
-            if isinstance(e, EntryEvent):
+            if isinstance(e, EntryEvent | StoryLinked):
                 keys_by_source.setdefault(e.source, set()).add(e.key)
         names = sorted({e.source for e in events})
         for source, key_set in sorted(keys_by_source.items()):
