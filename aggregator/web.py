@@ -2,15 +2,18 @@
 
     GET /                       a small page linking the feeds (with autodiscovery links)
     GET /feed.atom              the merged feed
+    GET /feed.json              the merged feed as JSON Feed 1.1
     GET /sources/{name}.atom    one source's feed
+    GET /sources/{name}.json    one source's feed as JSON Feed 1.1
     GET /healthz                JSON: store and scheduler state; 503 when unusable
     GET /metrics                Prometheus text exposition
 
-Feed responses carry a strong `ETag`, `Last-Modified` and `Cache-Control`,
-and answer conditional requests with 304 (RFC 9110 section 13: when
-`If-None-Match` is present, `If-Modified-Since` is ignored). A name is only
-ever looked up in the current edition's table of documents, never joined to
-a filesystem path, so no request can reach a file outside the feeds.
+Feed responses, Atom and JSON alike, carry a strong `ETag`, `Last-Modified`
+and `Cache-Control`, and answer conditional requests with 304 (RFC 9110
+section 13: when `If-None-Match` is present, `If-Modified-Since` is ignored).
+A name is only ever looked up in the current edition's table of documents,
+never joined to a filesystem path, so no request can reach a file outside
+the feeds.
 Handlers that may read the database are plain functions, which Starlette runs
 in a worker thread, so those reads never block the event loop; the feed
 handlers serve a cached edition on the loop itself and send only a refresh
@@ -42,6 +45,7 @@ from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from aggregator.config import Settings
 from aggregator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from aggregator.publish.jsonfeed import JSON_FEED_TYPE
 from aggregator.publish.live import Document, Edition, Publisher
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
@@ -157,8 +161,13 @@ def _accepts_gzip(request: Request) -> bool:
     return False
 
 
-def feed_response(request: Request, document: Document, max_age: int) -> Response:
-    """A feed document, gzipped when the client accepts it, or 304 when its copy is current."""
+def feed_response(
+    request: Request, document: Document, max_age: int, media_type: str = ATOM_TYPE
+) -> Response:
+    """A feed document, gzipped when the client accepts it, or 304 when its copy is current.
+
+    The caching rules do not depend on the format; only `media_type` does.
+    """
     compressed = _accepts_gzip(request)
     etag = document.gzip_etag if compressed else document.etag
     headers = {
@@ -171,8 +180,8 @@ def feed_response(request: Request, document: Document, max_age: int) -> Respons
         return Response(status_code=304, headers=headers)
     if compressed:
         headers["Content-Encoding"] = "gzip"
-        return Response(document.gzipped, media_type=ATOM_TYPE, headers=headers)
-    return Response(document.body, media_type=ATOM_TYPE, headers=headers)
+        return Response(document.gzipped, media_type=media_type, headers=headers)
+    return Response(document.body, media_type=media_type, headers=headers)
 
 
 def create_app(
@@ -195,12 +204,23 @@ def create_app(
     async def merged(request: Request) -> Response:
         return feed_response(request, (await edition()).merged, max_age())
 
+    async def merged_json(request: Request) -> Response:
+        document = (await edition()).merged_json
+        return feed_response(request, document, max_age(), JSON_FEED_TYPE)
+
     async def source(request: Request) -> Response:
         name = request.path_params["name"]
         document = (await edition()).sources.get(name)
         if document is None:
             return PlainTextResponse(f"no source named {name!r}\n", status_code=404)
         return feed_response(request, document, max_age())
+
+    async def source_json(request: Request) -> Response:
+        name = request.path_params["name"]
+        document = (await edition()).sources_json.get(name)
+        if document is None:
+            return PlainTextResponse(f"no source named {name!r}\n", status_code=404)
+        return feed_response(request, document, max_age(), JSON_FEED_TYPE)
 
     def healthz(request: Request) -> Response:
         healthy, body = health()
@@ -216,7 +236,9 @@ def create_app(
     routes = [
         Route("/", index, methods=["GET", "HEAD"]),
         Route("/feed.atom", merged, methods=["GET", "HEAD"]),
+        Route("/feed.json", merged_json, methods=["GET", "HEAD"]),
         Route("/sources/{name}.atom", source, methods=["GET", "HEAD"]),
+        Route("/sources/{name}.json", source_json, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/metrics", prometheus, methods=["GET", "HEAD"]),
     ]
@@ -228,16 +250,30 @@ def create_app(
 
 
 def _index_page(settings: Settings) -> str:
-    feeds = [("feed.atom", settings.feed.title)] + [
-        (f"sources/{s.name}.atom", s.title) for s in settings.sources
+    """The page linking every feed, with an autodiscovery `<link>` for each.
+
+    The Atom links come first: a reader that takes the first alternate link
+    it finds gets Atom, as it did before the JSON documents existed; readers
+    that prefer JSON Feed find theirs by type (`application/feed+json`).
+    """
+    feeds = [("feed", settings.feed.title)] + [
+        (f"sources/{s.name}", s.title) for s in settings.sources
     ]
-    links = "\n".join(
-        f'<link rel="alternate" type="application/atom+xml" href="/{href}"'
+    atom_links = [
+        f'<link rel="alternate" type="application/atom+xml" href="/{path}.atom"'
         f' title="{html.escape(title)}">'
-        for href, title in feeds
-    )
+        for path, title in feeds
+    ]
+    json_links = [
+        f'<link rel="alternate" type="{JSON_FEED_TYPE}" href="/{path}.json"'
+        f' title="{html.escape(title)} (JSON Feed)">'
+        for path, title in feeds
+    ]
+    links = "\n".join(atom_links + json_links)
     items = "\n".join(
-        f'<li><a href="/{href}">{html.escape(title)}</a></li>' for href, title in feeds
+        f'<li><a href="/{path}.atom">{html.escape(title)}</a>'
+        f' (<a href="/{path}.json">JSON Feed</a>)</li>'
+        for path, title in feeds
     )
     title = html.escape(settings.feed.title)
     return (

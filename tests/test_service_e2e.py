@@ -356,9 +356,12 @@ def test_sigterm_stops_gracefully_leaving_a_complete_feed_and_log(scenario: Scen
     assert not [name for name in scenario.output_files if name.endswith(".tmp")]
     assert scenario.output_files == [
         "feed.atom",
+        "feed.json",
         "sources",
         "sources/aljazeera.atom",
+        "sources/aljazeera.json",
         "sources/dailyknight.atom",
+        "sources/dailyknight.json",
     ]
 
     # The log is readable after the stop and gap-free.

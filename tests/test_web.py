@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from collections.abc import Iterator, Mapping
 from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import feedparser
 import httpx
 import pytest
+import reader
 
 from aggregator.events import SourcePolled
 from aggregator.metrics import Metrics
-from aggregator.publish.files import merged_feed_path, render_merged, render_sources
+from aggregator.publish.files import (
+    merged_feed_path,
+    merged_json_path,
+    render_merged,
+    render_source_documents,
+    render_sources,
+    source_json_path,
+)
 from aggregator.publish.live import Publisher
 from aggregator.web import create_app
 from tests.asgi_server import running
@@ -20,6 +31,7 @@ from tests.atom_checks import atom_problems
 from tests.conftest import Project
 from tests.session import PipelineSession
 from tests.support import ManualClock
+from tests.test_jsonfeed import atom_ids, check_twins, json_feed_problems, json_ids
 
 
 class Site:
@@ -172,6 +184,10 @@ def test_index_health_and_metrics(site: Site) -> None:
     assert index.status_code == 200
     assert '<link rel="alternate" type="application/atom+xml" href="/feed.atom"' in index.text
     assert 'href="/sources/dailyknight.atom"' in index.text
+    assert '<link rel="alternate" type="application/feed+json" href="/feed.json"' in index.text
+    assert '<a href="/sources/dailyknight.json">JSON Feed</a>' in index.text
+    # Atom first: a reader taking the first alternate link still gets Atom.
+    assert index.text.index("application/atom+xml") < index.text.index("application/feed+json")
     assert site.get("/healthz").json() == {"status": "ok"}
     site.get("/feed.atom")
     site.get("/feed.atom")  # same log position: no second render
@@ -204,6 +220,11 @@ def test_only_the_sources_an_event_concerns_are_rendered_again(site: Site) -> No
     full = render_sources(site.session.settings, site.session.store.read_model)
     assert {name: doc.body for name, doc in second.sources.items()} == full
     assert second.merged.body == render_merged(site.session.settings, site.session.store.read_model)
+    assert second.sources_json["aljazeera"] is first.sources_json["aljazeera"]
+    both = render_source_documents(site.session.settings, site.session.store.read_model)
+    assert {name: doc.body for name, doc in second.sources_json.items()} == {
+        name: pair.json for name, pair in both.items()
+    }
 
 
 def test_a_handler_that_raises_answers_a_bare_500() -> None:
@@ -218,3 +239,136 @@ def test_a_handler_that_raises_answers_a_bare_500() -> None:
         answer = httpx.get(f"{base}/feed.atom", timeout=10)
     assert answer.status_code == 500
     assert answer.text == "Internal Server Error"
+
+
+# --- JSON Feed ------------------------------------------------------------------------
+
+
+def test_json_feed_is_served_with_validators(site: Site) -> None:
+    response = site.get("/feed.json", **{"Accept-Encoding": "identity"})
+    assert response.status_code == 200
+    assert "content-encoding" not in response.headers
+    assert response.headers["content-type"] == "application/feed+json"
+    assert response.headers["cache-control"] == "public, max-age=60"
+    etag = response.headers["etag"]
+    assert etag.startswith('"') and len(etag) == 34
+    assert etag != site.get("/feed.atom").headers["etag"]  # its own representation
+    atom = site.get("/feed.atom", **{"Accept-Encoding": "identity"})
+    assert response.headers["last-modified"] == atom.headers["last-modified"]
+    # The publisher wrote the same bytes to disk, beside feed.atom.
+    assert merged_json_path(site.session.settings).read_bytes() == response.content
+    assert json_feed_problems(response.content) == []
+    check_twins(atom.content, response.content)
+    assert len(json_ids(response.content)) == 46
+    assert json.loads(response.content)["feed_url"] == site.session.settings.feed.base_url + (
+        "/feed.json"
+    )
+
+
+def test_json_feed_gzip_and_conditional_requests(site: Site) -> None:
+    plain = site.get("/feed.json", **{"Accept-Encoding": "identity"})
+    zipped = site.get("/feed.json", **{"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["content-type"] == "application/feed+json"
+    assert zipped.headers["vary"] == "Accept-Encoding"
+    assert zipped.content == plain.content  # httpx decoded it
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 3
+    assert zipped.headers["etag"] == plain.headers["etag"][:-1] + '-gzip"'
+    modified = plain.headers["last-modified"]
+    for headers in (
+        {"Accept-Encoding": "identity", "If-None-Match": plain.headers["etag"]},
+        {"Accept-Encoding": "gzip", "If-None-Match": zipped.headers["etag"]},
+        {"If-None-Match": "*"},
+        {"If-Modified-Since": modified},
+    ):
+        again = site.get("/feed.json", **headers)
+        assert again.status_code == 304, headers
+        assert again.content == b""
+        assert again.headers["last-modified"] == modified
+    # The Atom feed's ETag is not the JSON document's.
+    stale = {"Accept-Encoding": "identity", "If-None-Match": site.get("/feed.atom").headers["etag"]}
+    assert site.get("/feed.json", **stale).status_code == 200
+    head = httpx.head(site.base + "/feed.json", headers={"Accept-Encoding": "identity"})
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == plain.headers["etag"]
+    posted = httpx.post(site.base + "/feed.json", content=b"{}")
+    assert posted.status_code == 405 and posted.headers["allow"] in ("GET, HEAD", "HEAD, GET")
+
+
+def test_source_json_feeds_and_unknown_names(site: Site) -> None:
+    for name, count in (("aljazeera", 40), ("dailyknight", 6)):
+        response = site.get(f"/sources/{name}.json")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/feed+json"
+        assert response.content == source_json_path(site.session.settings, name).read_bytes()
+        check_twins(site.get(f"/sources/{name}.atom").content, response.content)
+        assert len(json_ids(response.content)) == count
+    for path in (
+        "/sources/nope.json",
+        "/sources/aljazeera.atom.json",
+        "/sources/..%2F..%2Fconfig.json",
+        "/sources/aljazeera.json/x",
+        "/feed.json%00",
+        "/feeds/feed.json",
+    ):
+        response = site.get(path)
+        assert response.status_code == 404, path
+        assert b"Traceback" not in response.content and b'"items"' not in response.content
+
+
+def test_a_new_entry_changes_the_json_validators(site: Site, project: Project) -> None:
+    before = site.get("/feed.json")
+    dk_before = site.get("/sources/dailyknight.json")
+    seed = next(project.seeds.glob("aljazeera*"))
+    text = seed.read_text(encoding="utf-8")
+    marker = "Here are the latest updates:\n\n"
+    seed.write_text(
+        text.replace(marker, marker + "20:30 GMT – A late update\n\nIt arrived late.\n\n"),
+        encoding="utf-8",
+    )
+    site.session.clock.advance(minutes=10)
+    site.session.collect()
+    after = site.get("/feed.json", **{"If-None-Match": before.headers["etag"]})
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    assert parsedate_to_datetime(after.headers["last-modified"]) > parsedate_to_datetime(
+        before.headers["last-modified"]
+    )
+    assert "A late update" in {item.get("title") for item in json.loads(after.content)["items"]}
+    check_twins(site.get("/feed.atom").content, after.content)
+    # The unchanged source's JSON document keeps its validators and its bytes.
+    dk_after = site.get("/sources/dailyknight.json", **{"If-None-Match": dk_before.headers["etag"]})
+    assert dk_after.status_code == 304
+    assert dk_after.headers["last-modified"] == dk_before.headers["last-modified"]
+
+
+def test_a_real_feed_reader_reads_the_json_feed(site: Site, tmp_path: Path) -> None:
+    """The `reader` library (a dev dependency, with its own JSON Feed 1.1 parser,
+    chosen by the application/feed+json type) subscribes to /feed.json: it sees
+    every entry under its Atom id, knows the version, and a second update finds
+    nothing new. feedparser 6.0 reads no JSON Feed, so it cannot be this client."""
+    if importlib.util.find_spec("sgmllib") is None:
+        pytest.fail("reader's bundled feedparser imports `sgmllib`: the dev extra needs sgmllib3k")
+    url = site.base + "/feed.json"
+    subscriber = reader.make_reader(str(tmp_path / "reader.sqlite"))
+    try:
+        subscriber.add_feed(url)
+        results = list(subscriber.update_feeds_iter(scheduled=False))
+        assert [result.url for result in results] == [url]
+        value = results[0].value
+        assert not isinstance(value, Exception), value
+        assert value is not None and value.new == 46 and value.modified == 0
+        feed = subscriber.get_feed(url)
+        assert feed.version == "json11" and feed.title == "Test feed"
+        entries = list(subscriber.get_entries(feed=url))
+        atom = site.get("/feed.atom").content
+        assert sorted(entry.id for entry in entries) == sorted(atom_ids(atom))
+        parsed = {entry.id: entry for entry in feedparser.parse(atom).entries}
+        for entry in entries:
+            assert entry.title == parsed[entry.id].title
+            assert entry.link == parsed[entry.id].link
+            assert entry.content[0].type == "text/html"
+        again = list(subscriber.update_feeds_iter(scheduled=False))
+        assert again[0].value is None  # not modified
+    finally:
+        subscriber.close()

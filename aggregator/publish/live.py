@@ -1,10 +1,10 @@
 """The documents the web server hands out, kept in step with the event log.
 
 An `Edition` is every feed document as of one log position: the merged feed
-and one per source, each with the validators HTTP caching needs. `Publisher`
-makes a new edition when the projection has moved past the last one, and
-writes the same bytes to the output directory (atomically), so the files on
-disk and the documents served never disagree.
+and one per source, each as Atom and as JSON Feed, each with the validators
+HTTP caching needs. `Publisher` makes a new edition when the projection has
+moved past the last one, and writes the same bytes to the output directory
+(atomically), so the files on disk and the documents served never disagree.
 
 Validators: the ETag is a digest of the bytes, so any change in content,
 however it came about, changes it. Last-Modified is the time the log
@@ -30,7 +30,11 @@ from datetime import datetime
 from aggregator.config import Settings
 from aggregator.errors import StoreUnavailable
 from aggregator.projections import catch_up
-from aggregator.publish.files import render_merged, render_sources, write_documents
+from aggregator.publish.files import (
+    render_merged_documents,
+    render_source_documents,
+    write_documents,
+)
 from aggregator.store.base import EventLog, ReadModel, SourceState
 
 logger = logging.getLogger("aggregator.publish")
@@ -54,9 +58,15 @@ class Document:
 
 @dataclass(frozen=True, slots=True)
 class Edition:
+    """The documents as of `position`; `merged` and `sources` are Atom, the
+    `_json` twins JSON Feed. Each format's document has its own validators,
+    since a client caches each URL on its own."""
+
     position: int
     merged: Document
     sources: Mapping[str, Document]
+    merged_json: Document
+    sources_json: Mapping[str, Document]
 
 
 def _document(body: bytes, previous: Document | None, changed_at: datetime) -> Document:
@@ -125,24 +135,32 @@ class Publisher:
             if edition is not None and edition.position == position and not self._stale:
                 return edition
             started = time.perf_counter()
-            old = {} if edition is None or self._stale else dict(edition.sources)
+            kept = edition if not self._stale else None
+            old = dict(kept.sources) if kept is not None else {}
+            old_json = dict(kept.sources_json) if kept is not None else {}
             self._stale = False
             names = {source.name for source in self.settings.sources}
             states = self._model.sources()
-            merged = render_merged(self.settings, self._model)
+            merged = render_merged_documents(self.settings, self._model)
             touched = _touched(edition, old, names, states)
-            sources = render_sources(self.settings, self._model, touched, states)
+            sources = render_source_documents(self.settings, self._model, touched, states)
             if self._write_files:
                 write_documents(self.settings, merged, sources)
             self._on_render(time.perf_counter() - started)
             changed_at = self._model.last_recorded_at() or self._clock()
-            documents = {name: old[name] for name in old if name in names}
-            for name, body in sources.items():
-                documents[name] = _document(body, old.get(name), changed_at)
+            atom_documents = {name: old[name] for name in old if name in names}
+            json_documents = {name: old_json[name] for name in old_json if name in names}
+            for name, pair in sources.items():
+                atom_documents[name] = _document(pair.atom, old.get(name), changed_at)
+                json_documents[name] = _document(pair.json, old_json.get(name), changed_at)
             self._edition = Edition(
                 position=position,
-                merged=_document(merged, edition.merged if edition else None, changed_at),
-                sources=documents,
+                merged=_document(merged.atom, edition.merged if edition else None, changed_at),
+                sources=atom_documents,
+                merged_json=_document(
+                    merged.json, edition.merged_json if edition else None, changed_at
+                ),
+                sources_json=json_documents,
             )
             return self._edition
 
@@ -187,7 +205,7 @@ def _touched(
 ) -> set[str] | None:
     """The sources whose documents need rendering again (None: all of them).
 
-    A source's feed depends on its own events only (`render_sources`), so
+    A source's feed depends on its own events only (`render_source_documents`), so
     only the sources with an event past the last edition, and any source
     without a document yet, are rendered; the others keep their bytes.
     """
