@@ -49,6 +49,8 @@ from aggregator.publish.jsonfeed import JSON_FEED_TYPE
 from aggregator.publish.live import Document, Edition, Publisher
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
+# A story id is `story:` and a hex digest (`stories.cluster.story_id`).
+STORY_DIGEST = re.compile(r"[0-9a-f]{1,64}")
 
 # The largest request head accepted, as in common servers (nginx refuses a
 # request line over 8 kB; Apache more than 100 header fields): a feed reader
@@ -222,6 +224,18 @@ def create_app(
             return PlainTextResponse(f"no source named {name!r}\n", status_code=404)
         return feed_response(request, document, max_age(), JSON_FEED_TYPE)
 
+    async def story(request: Request) -> Response:
+        """A story's feed, in the format its extension names (the route says which)."""
+        digest, as_json = request.path_params["digest"], request.url.path.endswith(".json")
+        found = None
+        if STORY_DIGEST.fullmatch(digest):
+            found = await run_in_threadpool(publisher.story, f"story:{digest}")
+        if found is None:
+            return PlainTextResponse(f"no story {digest!r}\n", status_code=404)
+        if as_json:
+            return feed_response(request, found[1], max_age(), JSON_FEED_TYPE)
+        return feed_response(request, found[0], max_age())
+
     def healthz(request: Request) -> Response:
         healthy, body = health()
         return JSONResponse(_public(body), status_code=200 if healthy else 503)
@@ -239,6 +253,8 @@ def create_app(
         Route("/feed.json", merged_json, methods=["GET", "HEAD"]),
         Route("/sources/{name}.atom", source, methods=["GET", "HEAD"]),
         Route("/sources/{name}.json", source_json, methods=["GET", "HEAD"]),
+        Route("/stories/{digest}.atom", story, methods=["GET", "HEAD"]),
+        Route("/stories/{digest}.json", story, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/metrics", prometheus, methods=["GET", "HEAD"]),
     ]

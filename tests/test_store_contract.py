@@ -175,6 +175,8 @@ def test_a_story_link_marks_the_entry_and_survives_its_revision(adapter: Adapter
     catch_up(adapter.log, adapter.model)
     stories = {e.key: (e.version, e.story) for e in adapter.model.entries()}
     assert stories == {"a": (2, "story:1"), "b": (1, None)}
+    assert [e.key for e in adapter.model.entries(story="story:1")] == ["a"]
+    assert adapter.model.entries(story="story:2") == []
     state = adapter.model.sources()["s"]
     assert (state.entry_count, state.position) == (2, 5)
 

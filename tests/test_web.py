@@ -13,6 +13,7 @@ import feedparser
 import httpx
 import pytest
 import reader
+from lxml import etree
 
 from aggregator.events import SourcePolled
 from aggregator.metrics import Metrics
@@ -32,6 +33,8 @@ from tests.conftest import Project
 from tests.session import PipelineSession
 from tests.support import ManualClock
 from tests.test_jsonfeed import atom_ids, check_twins, json_feed_problems, json_ids
+
+ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 class Site:
@@ -372,3 +375,30 @@ def test_a_real_feed_reader_reads_the_json_feed(site: Site, tmp_path: Path) -> N
         assert again[0].value is None  # not modified
     finally:
         subscriber.close()
+
+
+def test_a_story_feed_holds_every_outlets_report_of_it(site: Site) -> None:
+    merged = etree.fromstring(site.get("/feed.atom").content)
+    related = {
+        link.get("href") for link in merged.iter(f"{ATOM}link") if link.get("rel") == "related"
+    }
+    (href,) = related
+    configured = "http://127.0.0.1:8080"  # the config's base_url, not the test server's
+    assert href.startswith(configured + "/stories/")
+    path = href.removeprefix(configured)
+    story = site.get(path)
+    assert story.status_code == 200
+    assert story.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    assert atom_problems(story.content) == []
+    parsed = feedparser.parse(story.content)
+    assert [e.source.title for e in parsed.entries] == ["The Daily Knight", "Al Jazeera"]
+    assert parsed.feed.title.startswith("Story: Azerbaijan claims captured")
+    assert parsed.feed.links[0].href == href  # rel=self
+    as_json = site.get(path.removesuffix(".atom") + ".json")
+    assert as_json.headers["content-type"] == "application/feed+json"
+    check_twins(story.content, as_json.content)
+    again = site.get(path, **{"If-None-Match": story.headers["etag"]})
+    assert again.status_code == 304
+    for path in ("/stories/0000.atom", "/stories/ABC.atom", "/stories/..%2Ffeed.atom"):
+        missing = site.get(path)
+        assert missing.status_code == 404 and b"<feed" not in missing.content, path

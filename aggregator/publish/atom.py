@@ -69,6 +69,20 @@ def source_head(feed: FeedConfig, source: SourceConfig) -> FeedHead:
     )
 
 
+def story_head(feed: FeedConfig, story: str, first_title: str) -> FeedHead:
+    """A story's feed: every outlet's report of one fact, titled by the first report."""
+    path = story_path(story)
+    return FeedHead(
+        id=f"{feed.id}/stories/{path}",
+        title=f"Story: {first_title}",
+        author=feed.author,
+        self_url=f"{stories_url(feed)}{path}.atom",
+        alternate_url=f"{feed.base_url}/#{path}",
+        subtitle="The same fact as reported by each outlet, newest first",
+        stories_url=stories_url(feed),
+    )
+
+
 def stories_url(feed: FeedConfig) -> str:
     return f"{feed.base_url}/stories/"
 

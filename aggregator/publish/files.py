@@ -21,7 +21,7 @@ from pathlib import Path
 
 from aggregator.config import Settings
 from aggregator.publish import jsonfeed
-from aggregator.publish.atom import merged_head, render_feed, source_head
+from aggregator.publish.atom import merged_head, render_feed, source_head, story_head
 from aggregator.store.base import ReadModel, SourceState
 
 
@@ -164,4 +164,23 @@ def regenerate(settings: Settings, model: ReadModel) -> Path:
         settings,
         render_merged_documents(settings, model),
         render_source_documents(settings, model),
+    )
+
+
+def render_story_documents(
+    settings: Settings, model: ReadModel, story: str
+) -> FeedDocuments | None:
+    """A story's feed in both formats: every member, newest first; None if no
+    entry is in `story`. Served on request rather than written to `output_dir`:
+    stories come and go with the log, and each is a few entries."""
+    entries = model.entries(story=story)
+    if not entries:
+        return None
+    sources = {s.name: s for s in settings.sources}
+    first = min(entries, key=lambda e: (e.published, e.source, e.key)).title
+    return FeedDocuments(
+        atom=render_feed(story_head(settings.feed, story, first), entries, sources, None),
+        json=jsonfeed.render_json_feed(
+            jsonfeed.story_head(settings.feed, story, first), entries, sources
+        ),
     )

@@ -50,6 +50,12 @@ def source_head(feed: FeedConfig, source: SourceConfig) -> FeedHead:
     )
 
 
+def story_head(feed: FeedConfig, story: str, first_title: str) -> FeedHead:
+    """A story's head: the Atom head, with the JSON document's own URL."""
+    head = atom.story_head(feed, story, first_title)
+    return dataclasses.replace(head, self_url=head.self_url.removesuffix(".atom") + ".json")
+
+
 def render_json_feed(
     head: FeedHead, entries: Iterable[EntryState], sources: dict[str, SourceConfig]
 ) -> bytes:

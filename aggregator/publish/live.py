@@ -33,11 +33,14 @@ from aggregator.projections import catch_up
 from aggregator.publish.files import (
     render_merged_documents,
     render_source_documents,
+    render_story_documents,
     write_documents,
 )
 from aggregator.store.base import EventLog, ReadModel, SourceState
 
 logger = logging.getLogger("aggregator.publish")
+
+STORY_CACHE = 256  # story feeds kept rendered
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,9 @@ class Publisher:
         self._edition: Edition | None = None
         self._checked = float("-inf")
         self._stale = False
+        # Story feeds by story id: (edition position, Atom, JSON), oldest first.
+        self._stories: dict[str, tuple[int, Document, Document]] = {}
+        self._story_lock = threading.Lock()
 
     def reconfigure(self, settings: Settings) -> Edition:
         """Render again under new settings (titles, sources), whatever the log did."""
@@ -163,6 +169,38 @@ class Publisher:
                 sources_json=json_documents,
             )
             return self._edition
+
+    def story(self, story: str) -> tuple[Document, Document] | None:
+        """A story's feed as (Atom, JSON Feed), or None when no entry is in it.
+
+        Rendered on request from the read model (a story is a handful of
+        entries) and kept while the edition stays at the same position; the
+        last rendering stands in while the database is unavailable.
+        """
+        edition = self.current()
+        kept = self._stories.get(story)
+        if kept is not None and kept[0] == edition.position:
+            return kept[1], kept[2]
+        try:
+            documents = render_story_documents(self.settings, self._model, story)
+            changed_at = self._model.last_recorded_at() or self._clock()
+        except StoreUnavailable:
+            if kept is None:
+                raise
+            return kept[1], kept[2]
+        if documents is None:
+            self._stories.pop(story, None)
+            return None
+        rendered = (
+            edition.position,
+            _document(documents.atom, kept[1] if kept else None, changed_at),
+            _document(documents.json, kept[2] if kept else None, changed_at),
+        )
+        with self._story_lock:
+            self._stories[story] = rendered
+            while len(self._stories) > STORY_CACHE:
+                self._stories.pop(next(iter(self._stories)))
+        return rendered[1], rendered[2]
 
     def cached(self) -> Edition | None:
         """The edition, if it was checked against the log within `min_refresh`;

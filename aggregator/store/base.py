@@ -171,8 +171,11 @@ class ReadModel(Protocol):
         """Throw all state away and set the checkpoint to 0."""
         ...
 
-    def entries(self, source: str | None = None, limit: int | None = None) -> list[EntryState]:
-        """Entries newest first (published, then entry id, both descending)."""
+    def entries(
+        self, source: str | None = None, limit: int | None = None, story: str | None = None
+    ) -> list[EntryState]:
+        """Entries newest first (published, then entry id, both descending), of one
+        source and of one story when given."""
         ...
 
     def digests(self, source: str) -> dict[str, EntryDigest]:

@@ -99,8 +99,14 @@ class MemoryReadModel:
             values = self._sources[name] = blank_source(name)
         return values
 
-    def entries(self, source: str | None = None, limit: int | None = None) -> list[EntryState]:
-        chosen = (e for e in self._entries.values() if source is None or e.source == source)
+    def entries(
+        self, source: str | None = None, limit: int | None = None, story: str | None = None
+    ) -> list[EntryState]:
+        chosen = (
+            e
+            for e in self._entries.values()
+            if (source is None or e.source == source) and (story is None or e.story == story)
+        )
         ordered = newest_first(chosen)
         return ordered if limit is None else ordered[:limit]
 

@@ -581,10 +581,14 @@ class SqlReadModel:
             session.add(checkpoint)
             session.commit()
 
-    def entries(self, source: str | None = None, limit: int | None = None) -> list[EntryState]:
+    def entries(
+        self, source: str | None = None, limit: int | None = None, story: str | None = None
+    ) -> list[EntryState]:
         query = select(EntryRow)
         if source is not None:
             query = query.where(EntryRow.source == source)
+        if story is not None:
+            query = query.where(EntryRow.story == story)
         query = query.order_by(col(EntryRow.published).desc(), col(EntryRow.entry_id).desc())
         if limit is not None:
             query = query.limit(limit)
