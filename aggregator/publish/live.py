@@ -117,6 +117,11 @@ class Publisher:
         self._stories: dict[str, tuple[int, Document, Document]] = {}
         self._story_lock = threading.Lock()
 
+    @property
+    def model(self) -> ReadModel:
+        """The read model editions are rendered from (for other views of the same state)."""
+        return self._model
+
     def reconfigure(self, settings: Settings) -> Edition:
         """Render again under new settings (titles, sources), whatever the log did."""
         with self._lock:
