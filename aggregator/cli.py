@@ -424,12 +424,17 @@ def cmd_feed(settings: Settings, store: SqlStore, args: argparse.Namespace) -> i
         model = MemoryReadModel()
         catch_up(store.log, model, upto=_position(store.log, args.as_of, "--as-of"))
         document = render_merged(settings, model)
-    if args.output:
-        write_atomic(Path(args.output), document)
+    _emit(document, args.output)
+    return EXIT_OK
+
+
+def _emit(document: bytes, output: str | None) -> None:
+    """Write a document to `output` atomically, or to stdout when there is none."""
+    if output:
+        write_atomic(Path(output), document)
     else:
         sys.stdout.buffer.write(document)
         sys.stdout.buffer.flush()
-    return EXIT_OK
 
 
 def cmd_replay(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
@@ -498,12 +503,7 @@ def cmd_import(settings: Settings, store: SqlStore, args: argparse.Namespace) ->
 
 def cmd_opml_export(settings: Settings, args: argparse.Namespace) -> int:
     """The sources as OPML, for a feed reader or another aggregator; no database is opened."""
-    document = opml.export_opml(settings, datetime.now(UTC))
-    if args.output:
-        write_atomic(Path(args.output), document)
-    else:
-        sys.stdout.buffer.write(document)
-        sys.stdout.buffer.flush()
+    _emit(opml.export_opml(settings, datetime.now(UTC)), args.output)
     return EXIT_OK
 
 
