@@ -30,7 +30,7 @@ from aggregator.store.base import (
     StoredEvent,
 )
 
-CATCH_UP_BATCH = 5000
+CATCH_UP_BATCH = 2000
 
 
 def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) -> None:
