@@ -71,6 +71,11 @@ class FeedConfig:
     output_dir: Path
     author: str
     subtitle: str | None = None
+    # Entries per archive document of the merged feed (RFC 5005): older
+    # entries than the `max_entries` newest go to pages of this many.
+    archive_size: int = 100
+    # A WebSub hub the feeds advertise and the service pings on change.
+    hub: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +121,10 @@ _SERVICE_KEYS = {
     "cache_max_age",
 }  # fmt: skip
 _STORAGE_KEYS = {"url"}
-_FEED_KEYS = {"title", "id", "base_url", "max_entries", "output_dir", "author", "subtitle"}
+_FEED_KEYS = {
+    "title", "id", "base_url", "max_entries", "output_dir", "author", "subtitle", "archive_size",
+    "hub",
+}  # fmt: skip
 _SOURCE_KEYS = {
     "name", "url", "format", "interval", "timezone", "date", "title", "link", "id", "author",
     "selectors",
@@ -359,7 +367,36 @@ class _Reader:
             output_dir=self.output_dir(self.string(table, "output_dir", "feed", default="feeds")),
             author=self.string(table, "author", "feed", default=title),
             subtitle=self.optional_string(table, "subtitle", "feed"),
+            archive_size=self.integer(table, "archive_size", "feed", 100, 1, 10_000),
+            hub=self.hub(table),
         )
+
+    def hub(self, table: dict[str, Any]) -> str | None:
+        """A WebSub hub: an absolute http(s) URL, or nothing. Checked now, since a
+        hub that can never be reached would only show as failed pings in the log."""
+        if "hub" not in table:
+            return None
+        value = table["hub"]
+        expected = "expected an absolute http(s) URL such as https://hub.example.org/"
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail("feed.hub", f"{expected}, got {_got(value)}")
+        hub = value.strip()
+        parts = _split(hub)
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.fragment
+            or any(c.isspace() or ord(c) < 0x20 or c in '<>"' for c in hub)
+        ):
+            raise self.fail("feed.hub", f"{expected}, got {hub!r}")
+        try:
+            parts.port  # noqa: B018 - parsing the port is the check
+        except ValueError:
+            raise self.fail(
+                "feed.hub", f"expected a port from 0 to 65535 after the host, got {hub!r}"
+            ) from None
+        return hub
 
     def output_dir(self, value: str) -> Path:
         """Checked now, not when the first feed is written: by then a collect has

@@ -3,7 +3,8 @@
 Two kinds, kept apart on purpose:
 
 * counters of what *this process* did (polls by outcome, failures by kind,
-  entry events appended, poll and feed-regeneration durations). They reset
+  entry events appended, WebSub pings by outcome, poll and
+  feed-regeneration durations). They reset
   when the process restarts, which Prometheus' `rate()` expects;
 * gauges read from the source projection at scrape time (last success, consecutive
   failures, next poll, entry count per source, log head). These come from the
@@ -135,6 +136,12 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=self.registry,
         )
+        self.hub_pings = Counter(
+            "aggregator_websub_pings",
+            "WebSub publish pings this process sent to the hub, by outcome (ok, failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._gauges = _SourceGauges(settings, log, model)
         self.registry.register(self._gauges)
 
@@ -152,6 +159,9 @@ class Metrics:
 
     def record_render(self, seconds: float) -> None:
         self.render_seconds.observe(seconds)
+
+    def record_hub_ping(self, outcome: str) -> None:
+        self.hub_pings.labels(outcome).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

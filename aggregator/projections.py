@@ -57,6 +57,8 @@ def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) ->
                 position=record.position,
                 categories=event.categories,
                 story=None if previous is None else previous.story,
+                arrival=target.next_arrival() if previous is None else previous.arrival,
+                changed=record.position,
             )
         )
         source["entry_count"] += previous is None
@@ -79,7 +81,7 @@ def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) ->
     elif isinstance(event, StoryLinked):
         linked = target.get_entry(event.source, event.key)
         if linked is not None:
-            target.put_entry(replace(linked, story=event.story))
+            target.put_entry(replace(linked, story=event.story, changed=record.position))
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:

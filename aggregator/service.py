@@ -33,6 +33,7 @@ from aggregator.events import format_time
 from aggregator.metrics import Metrics
 from aggregator.polling import next_poll_at
 from aggregator.publish.live import Publisher
+from aggregator.publish.websub import HubNotifier
 from aggregator.scheduler import PollScheduler
 from aggregator.shard import Shard
 from aggregator.store.sql import SqlStore
@@ -50,14 +51,22 @@ class Service:
     metrics: Metrics
     scheduler: PollScheduler | None
     shard: Shard | None = None
+    notifier: HubNotifier | None = None
 
     @classmethod
     def build(
         cls, settings: Settings, store: SqlStore, poll: bool, shard: Shard | None = None
     ) -> Service:
         metrics = Metrics(settings, store.log, store.read_model)
+        # Always there, idle until a hub is configured (a reload may add one).
+        notifier = HubNotifier(on_result=metrics.record_hub_ping)
         publisher = Publisher(
-            settings, store.log, store.read_model, store.clock, on_render=metrics.record_render
+            settings,
+            store.log,
+            store.read_model,
+            store.clock,
+            on_render=metrics.record_render,
+            notifier=notifier,
         )
         scheduler = (
             PollScheduler(
@@ -71,7 +80,7 @@ class Service:
             if poll
             else None
         )
-        return cls(settings, store, publisher, metrics, scheduler, shard)
+        return cls(settings, store, publisher, metrics, scheduler, shard, notifier)
 
     def app(self) -> Starlette:
         @asynccontextmanager
@@ -85,6 +94,8 @@ class Service:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             if self.scheduler is not None:
                 await to_thread.run_sync(self.scheduler.stop)
+            if self.notifier is not None:
+                await to_thread.run_sync(self.notifier.close)
 
         return create_app(self.publisher, self.health, self.metrics.exposition, lifespan)
 
@@ -244,5 +255,7 @@ def run_collector(service: Service) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if service.notifier is not None:
+            service.notifier.close()
     logger.info("stopped", extra={"signal": ",".join(received)})
     return 0

@@ -1,16 +1,20 @@
 """The HTTP face of the aggregator: feeds for readers, health and metrics for operators.
 
-    GET /                       a small page linking the feeds (with autodiscovery links)
+    GET /                       the timeline: the merged updates as a page, linking every feed
     GET /feed.atom              the merged feed
     GET /feed.json              the merged feed as JSON Feed 1.1
     GET /sources/{name}.atom    one source's feed
     GET /sources/{name}.json    one source's feed as JSON Feed 1.1
+    GET /archive/{n}.atom       page n (1 = oldest) of the merged feed's RFC 5005 archive
+    GET /stories/{digest}.atom  one cross-outlet story: every outlet's report (also .json)
     GET /healthz                JSON: store and scheduler state; 503 when unusable
     GET /metrics                Prometheus text exposition
 
 Feed responses, Atom and JSON alike, carry a strong `ETag`, `Last-Modified`
 and `Cache-Control`, and answer conditional requests with 304 (RFC 9110
 section 13: when `If-None-Match` is present, `If-Modified-Since` is ignored).
+With a WebSub hub configured, the merged and per-source feeds also carry
+`Link: <hub>; rel="hub", <self>; rel="self"`.
 A name is only ever looked up in the current edition's table of documents,
 never joined to a filesystem path, so no request can reach a file outside
 the feeds.
@@ -28,7 +32,6 @@ path of the machine (`public_text`).
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -43,14 +46,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
-from aggregator.config import Settings
 from aggregator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from aggregator.publish import atom, jsonfeed, timeline
+from aggregator.publish.archive import FULL_PAGE_MAX_AGE
 from aggregator.publish.jsonfeed import JSON_FEED_TYPE
 from aggregator.publish.live import Document, Edition, Publisher
+from aggregator.publish.websub import link_header
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 # A story id is `story:` and a hex digest (`stories.cluster.story_id`).
 STORY_DIGEST = re.compile(r"[0-9a-f]{1,64}")
+# An archive page number as its URL spells it: no sign, no leading zero.
+ARCHIVE_PAGE = re.compile(r"[1-9][0-9]{0,8}")
 
 # The largest request head accepted, as in common servers (nginx refuses a
 # request line over 8 kB; Apache more than 100 header fields): a feed reader
@@ -164,11 +171,16 @@ def _accepts_gzip(request: Request) -> bool:
 
 
 def feed_response(
-    request: Request, document: Document, max_age: int, media_type: str = ATOM_TYPE
+    request: Request,
+    document: Document,
+    max_age: int,
+    media_type: str = ATOM_TYPE,
+    links: str | None = None,
 ) -> Response:
     """A feed document, gzipped when the client accepts it, or 304 when its copy is current.
 
     The caching rules do not depend on the format; only `media_type` does.
+    `links` is a `Link` header (a WebSub topic's hub and self), sent with 304s too.
     """
     compressed = _accepts_gzip(request)
     etag = document.gzip_etag if compressed else document.etag
@@ -178,6 +190,8 @@ def feed_response(
         "Cache-Control": f"public, max-age={max_age}",
         "Vary": "Accept-Encoding",
     }
+    if links:
+        headers["Link"] = links
     if is_fresh(request, etag, document.last_modified):
         return Response(status_code=304, headers=headers)
     if compressed:
@@ -203,26 +217,47 @@ def create_app(
         cached = publisher.cached()
         return cached if cached is not None else await run_in_threadpool(publisher.current)
 
+    def hub_links(self_url: str) -> str | None:
+        """WebSub's `Link` header for a topic, when a hub is configured."""
+        hub = publisher.settings.feed.hub
+        return link_header(hub, self_url) if hub else None
+
     async def merged(request: Request) -> Response:
-        return feed_response(request, (await edition()).merged, max_age())
+        links = hub_links(atom.merged_head(publisher.settings.feed).self_url)
+        return feed_response(request, (await edition()).merged, max_age(), links=links)
 
     async def merged_json(request: Request) -> Response:
         document = (await edition()).merged_json
-        return feed_response(request, document, max_age(), JSON_FEED_TYPE)
+        links = hub_links(jsonfeed.merged_head(publisher.settings.feed).self_url)
+        return feed_response(request, document, max_age(), JSON_FEED_TYPE, links)
 
     async def source(request: Request) -> Response:
         name = request.path_params["name"]
         document = (await edition()).sources.get(name)
         if document is None:
             return PlainTextResponse(f"no source named {name!r}\n", status_code=404)
-        return feed_response(request, document, max_age())
+        links = hub_links(f"{publisher.settings.feed.base_url}/sources/{name}.atom")
+        return feed_response(request, document, max_age(), links=links)
 
     async def source_json(request: Request) -> Response:
         name = request.path_params["name"]
         document = (await edition()).sources_json.get(name)
         if document is None:
             return PlainTextResponse(f"no source named {name!r}\n", status_code=404)
-        return feed_response(request, document, max_age(), JSON_FEED_TYPE)
+        links = hub_links(f"{publisher.settings.feed.base_url}/sources/{name}.json")
+        return feed_response(request, document, max_age(), JSON_FEED_TYPE, links)
+
+    async def archive(request: Request) -> Response:
+        """A page of the merged feed's archive (RFC 5005); a full page never changes
+        its entries, so caches may keep it for a day."""
+        number = request.path_params["page"]
+        found = None
+        if ARCHIVE_PAGE.fullmatch(number):
+            found = await run_in_threadpool(publisher.archive, int(number))
+        if found is None:
+            return PlainTextResponse(f"no archive page {number!r}\n", status_code=404)
+        document, full = found
+        return feed_response(request, document, FULL_PAGE_MAX_AGE if full else max_age())
 
     async def story(request: Request) -> Response:
         """A story's feed, in the format its extension names (the route says which)."""
@@ -243,9 +278,8 @@ def create_app(
     def prometheus(request: Request) -> Response:
         return Response(metrics(), media_type=METRICS_CONTENT_TYPE)
 
-    def index(request: Request) -> Response:
-        page = _index_page(publisher.settings)
-        return Response(page, media_type="text/html; charset=utf-8")
+    async def index(request: Request) -> Response:
+        return await _index_page(request, publisher, max_age())
 
     routes = [
         Route("/", index, methods=["GET", "HEAD"]),
@@ -255,6 +289,7 @@ def create_app(
         Route("/sources/{name}.json", source_json, methods=["GET", "HEAD"]),
         Route("/stories/{digest}.atom", story, methods=["GET", "HEAD"]),
         Route("/stories/{digest}.json", story, methods=["GET", "HEAD"]),
+        Route("/archive/{page}.atom", archive, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/metrics", prometheus, methods=["GET", "HEAD"]),
     ]
@@ -265,35 +300,23 @@ def create_app(
     )
 
 
-def _index_page(settings: Settings) -> str:
-    """The page linking every feed, with an autodiscovery `<link>` for each.
+async def _index_page(request: Request, publisher: Publisher, max_age: int) -> Response:
+    """The timeline page (`publish.timeline`): the merged feed's window as HTML,
+    with the feeds' autodiscovery links, cached and revalidated like a feed.
 
-    The Atom links come first: a reader that takes the first alternate link
-    it finds gets Atom, as it did before the JSON documents existed; readers
-    that prefer JSON Feed find theirs by type (`application/feed+json`).
+    Served from the cache on the event loop; a render (a database read) goes
+    to a worker thread, as a feed refresh does.
     """
-    feeds = [("feed", settings.feed.title)] + [
-        (f"sources/{s.name}", s.title) for s in settings.sources
-    ]
-    atom_links = [
-        f'<link rel="alternate" type="application/atom+xml" href="/{path}.atom"'
-        f' title="{html.escape(title)}">'
-        for path, title in feeds
-    ]
-    json_links = [
-        f'<link rel="alternate" type="{JSON_FEED_TYPE}" href="/{path}.json"'
-        f' title="{html.escape(title)} (JSON Feed)">'
-        for path, title in feeds
-    ]
-    links = "\n".join(atom_links + json_links)
-    items = "\n".join(
-        f'<li><a href="/{path}.atom">{html.escape(title)}</a>'
-        f' (<a href="/{path}.json">JSON Feed</a>)</li>'
-        for path, title in feeds
-    )
-    title = html.escape(settings.feed.title)
-    return (
-        f"<!doctype html>\n<html lang=en><meta charset=utf-8><title>{title}</title>\n{links}\n"
-        f"<h1>{title}</h1>\n<ul>\n{items}\n</ul>\n"
-        '<p><a href="/healthz">health</a> · <a href="/metrics">metrics</a></p>\n'
-    )
+    pages = timeline.pages_for(publisher)
+    document = pages.cached()
+    if document is None:
+        document = await run_in_threadpool(pages.current)
+    if document is None:
+        # The log cannot be read and no page was rendered yet: the feeds'
+        # links all the same (never an error at `/`), kept by no cache.
+        headers = {**timeline.HEADERS, "Cache-Control": "no-store"}
+        body = timeline.render_unavailable(publisher.settings)
+        return Response(body, media_type=timeline.MEDIA_TYPE, headers=headers)
+    response = feed_response(request, document, max_age, timeline.MEDIA_TYPE)
+    response.headers.update(timeline.HEADERS)
+    return response

@@ -251,7 +251,7 @@ CASES = [
             edit("max_entries = 100", 'max_entries = 100\ncolour = "red"'),
             COLLECT,
             "feed.colour",
-            ("unknown key", "expected one of: author, base_url"),
+            ("unknown key", "expected one of: archive_size, author, base_url"),
         ),
         id="unknown-feed-key",
     ),

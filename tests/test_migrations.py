@@ -57,7 +57,8 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(
     url: str, had_not_before: bool
 ) -> None:
     # Build what create_all made in earlier builds: the tables, no version table,
-    # and none of the columns added since (the entries' story came in 0005).
+    # and none of the columns added since (the entries' story came in 0005, their
+    # arrival and changed in 0006).
     store = SqlStore(url)
     store.create_schema()
     store.log.append([poll_event(1)])
@@ -65,6 +66,9 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(
         session.execute(text("DROP TABLE alembic_version"))
         session.execute(text("DROP INDEX ix_entries_story"))
         session.execute(text("ALTER TABLE entries DROP COLUMN story"))
+        for column in ("arrival", "changed"):
+            session.execute(text(f"DROP INDEX ix_entries_{column}"))
+            session.execute(text(f"ALTER TABLE entries DROP COLUMN {column}"))
         if not had_not_before:
             session.execute(text("ALTER TABLE source_status DROP COLUMN not_before"))
         session.commit()
@@ -76,7 +80,8 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(
         assert (before, after) == (None, migrations.HEAD)
         columns = {c["name"] for c in inspect(reopened.engine).get_columns("source_status")}
         assert "not_before" in columns
-        assert "story" in {c["name"] for c in inspect(reopened.engine).get_columns("entries")}
+        entry_columns = {c["name"] for c in inspect(reopened.engine).get_columns("entries")}
+        assert {"story", "arrival", "changed"} <= entry_columns
         assert [r.event_key for r in reopened.log.read()] == ["poll:s:p1"]
         assert reopened.log.append([poll_event(2)])[0].position == 2
     finally:

@@ -21,6 +21,8 @@ from aggregator.extract.sanitize import strip_xml_illegal
 from aggregator.store.base import EntryState
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+# RFC 5005's namespace, for `fh:archive` in archive documents.
+HISTORY_NS = "http://purl.org/syndication/history/1.0"
 ATOM_TYPE = "application/atom+xml"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -44,6 +46,10 @@ class FeedHead:
     alternate_url: str
     subtitle: str | None = None
     stories_url: str = ""  # where story feeds live: `<stories_url><digest>.atom`
+    hub: str | None = None  # a WebSub hub, advertised as `link rel="hub"`
+    # RFC 5005 links as (rel, href): `prev-archive`, `next-archive`, `current`.
+    history: tuple[tuple[str, str], ...] = ()
+    archive: bool = False  # an archive document: carries `fh:archive`
 
 
 def merged_head(feed: FeedConfig) -> FeedHead:
@@ -55,6 +61,7 @@ def merged_head(feed: FeedConfig) -> FeedHead:
         alternate_url=f"{feed.base_url}/",
         subtitle=feed.subtitle,
         stories_url=stories_url(feed),
+        hub=feed.hub,
     )
 
 
@@ -66,6 +73,7 @@ def source_head(feed: FeedConfig, source: SourceConfig) -> FeedHead:
         self_url=f"{feed.base_url}/sources/{source.name}.atom",
         alternate_url=source.link,
         stories_url=stories_url(feed),
+        hub=feed.hub,
     )
 
 
@@ -108,6 +116,8 @@ def render_feed(
     entries = list(entries)
     updated = max((e.updated for e in entries), default=fallback_updated or EPOCH)
     root = ET.Element("feed", {"xmlns": ATOM_NS})
+    if head.archive:
+        root.set("xmlns:fh", HISTORY_NS)
     _text(root, "id", head.id)
     _text(root, "title", head.title)
     if head.subtitle:
@@ -116,6 +126,13 @@ def render_feed(
     _text(ET.SubElement(root, "author"), "name", head.author)
     _link(root, "self", head.self_url, ATOM_TYPE)
     _link(root, "alternate", head.alternate_url, "text/html")
+    if head.hub:
+        # WebSub 4: the hub and the topic (`self`, above) are advertised together.
+        ET.SubElement(root, "link", {"rel": "hub", "href": strip_xml_illegal(head.hub)})
+    for rel, href in head.history:
+        _link(root, rel, href, ATOM_TYPE)
+    if head.archive:
+        ET.SubElement(root, "fh:archive")
     generator = _text(root, "generator", "aggregator")
     generator.set("version", __version__)
     ET.indent(root, space="  ")

@@ -75,6 +75,9 @@ def render_json_feed(
     if head.subtitle:
         document["description"] = _clean(head.subtitle)
     document["authors"] = [{"name": _clean(head.author)}]
+    if head.hub:
+        # JSON Feed 1.1's `hubs`: the WebSub hub this document's topic is published to.
+        document["hubs"] = [{"type": "WebSub", "url": _clean(head.hub)}]
     opening = _dumps(document).removesuffix("\n}")
     items = []
     for entry in entries:

@@ -14,6 +14,19 @@ did not change keeps its previous Last-Modified, which keeps
 has not seen). A new process starts from the log's last recorded time, which
 is never earlier than the true change, so at worst a client downloads once
 more than it needed to.
+
+Archive pages (`publish.archive`): an edition carries the paging and the
+open page, which every new entry can change; full pages are rendered when
+asked and kept (a few dozen), each until a refresh finds an entry on it
+changed. A refresh renders the subscription feed and the pages the new
+events touched, which after one new entry is the open page alone.
+
+WebSub: when `[feed] hub` is set, each refresh that changed a feed
+document's bytes hands the changed documents' URLs to a `HubNotifier`,
+which pings the hub in the background. The first edition of a process has
+no previous document to compare with, so it compares with the files in
+`output_dir`: a restart pings for what changed while it was down, or under
+a new configuration, and for nothing else.
 """
 
 from __future__ import annotations
@@ -23,24 +36,36 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from aggregator.config import Settings
 from aggregator.errors import StoreUnavailable
 from aggregator.projections import catch_up
+from aggregator.publish import atom, jsonfeed
+from aggregator.publish.archive import Baseline, Paging, render_page
 from aggregator.publish.files import (
+    merged_feed_path,
+    merged_json_path,
+    publish_archives,
     render_merged_documents,
     render_source_documents,
     render_story_documents,
-    write_documents,
+    source_feed_path,
+    source_json_path,
+    write_feed_documents,
 )
+from aggregator.publish.websub import HubNotifier
 from aggregator.store.base import EventLog, ReadModel, SourceState
 
 logger = logging.getLogger("aggregator.publish")
 
 STORY_CACHE = 256  # story feeds kept rendered
+ARCHIVE_CACHE = 64  # full archive pages kept rendered
+NOTHING_ARCHIVED = Paging(entries=0, window=1, size=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +95,10 @@ class Edition:
     sources: Mapping[str, Document]
     merged_json: Document
     sources_json: Mapping[str, Document]
+    # The merged feed's archive: how entries are paged, and the open page
+    # (None while nothing is archived).
+    paging: Paging = NOTHING_ARCHIVED
+    open_archive: Document | None = None
 
 
 def _document(body: bytes, previous: Document | None, changed_at: datetime) -> Document:
@@ -100,6 +129,7 @@ class Publisher:
         write_files: bool = True,
         min_refresh: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
+        notifier: HubNotifier | None = None,
     ) -> None:
         self.settings = settings
         self._log = log
@@ -116,6 +146,15 @@ class Publisher:
         # Story feeds by story id: (edition position, Atom, JSON), oldest first.
         self._stories: dict[str, tuple[int, Document, Document]] = {}
         self._story_lock = threading.Lock()
+        self._notifier = notifier
+        # Archive pages: what they were last rendered from, the full pages kept
+        # rendered (page: (generation, document)), and each page's generation,
+        # moved on whenever a refresh finds the page touched, so that a page
+        # rendered on request from an older state is never kept past that.
+        self._baseline: Baseline | None = None
+        self._archives: OrderedDict[int, tuple[int, Document]] = OrderedDict()
+        self._generations: dict[int, int] = {}
+        self._archive_lock = threading.Lock()
 
     @property
     def model(self) -> ReadModel:
@@ -152,11 +191,23 @@ class Publisher:
             self._stale = False
             names = {source.name for source in self.settings.sources}
             states = self._model.sources()
-            merged = render_merged_documents(self.settings, self._model)
+            paging = Paging.of(self.settings.feed, self._model.arrivals())
+            # Pages first, so the feed's prev-archive never names a missing file.
+            archives = publish_archives(
+                self.settings,
+                self._model,
+                paging,
+                position,
+                self._baseline,
+                self._write_files,
+                states,
+            )
+            merged = render_merged_documents(self.settings, self._model, paging)
             touched = _touched(edition, old, names, states)
             sources = render_source_documents(self.settings, self._model, touched, states)
+            written: list[Path] = []
             if self._write_files:
-                write_documents(self.settings, merged, sources)
+                written = write_feed_documents(self.settings, merged, sources)
             self._on_render(time.perf_counter() - started)
             changed_at = self._model.last_recorded_at() or self._clock()
             atom_documents = {name: old[name] for name in old if name in names}
@@ -164,6 +215,16 @@ class Publisher:
             for name, pair in sources.items():
                 atom_documents[name] = _document(pair.atom, old.get(name), changed_at)
                 json_documents[name] = _document(pair.json, old_json.get(name), changed_at)
+            open_archive = None
+            if paging.pages:
+                same = edition is not None and edition.paging.pages == paging.pages
+                before = edition.open_archive if edition is not None and same else None
+                body = archives.rendered.get(paging.pages)
+                if body is None and before is None:  # not touched, but not kept either
+                    body = render_page(self.settings, self._model, paging, paging.pages)
+                open_archive = before if body is None else _document(body, before, changed_at)
+            self._baseline = archives.baseline
+            self._forget_pages(edition, paging, archives.touched, archives.rendered, changed_at)
             self._edition = Edition(
                 position=position,
                 merged=_document(merged.atom, edition.merged if edition else None, changed_at),
@@ -172,8 +233,83 @@ class Publisher:
                     merged.json, edition.merged_json if edition else None, changed_at
                 ),
                 sources_json=json_documents,
+                paging=paging,
+                open_archive=open_archive,
             )
+            self._announce(edition, self._edition, written)
             return self._edition
+
+    def _forget_pages(
+        self,
+        edition: Edition | None,
+        paging: Paging,
+        touched: Collection[int],
+        rendered: Mapping[int, bytes],
+        changed_at: datetime,
+    ) -> None:
+        """Move each touched page to a new generation, so no rendering of it from
+        before is served again; keep the ones just rendered that were kept
+        before, or that just filled (readers walking back meet them first)."""
+        filled = edition.paging.pages if edition is not None else 0
+        with self._archive_lock:
+            for page in touched:
+                generation = self._generations.get(page, 0) + 1
+                self._generations[page] = generation
+                kept = self._archives.pop(page, None)
+                body = rendered.get(page)
+                if body is None or not paging.full(page) or (kept is None and page != filled):
+                    continue
+                document = _document(body, kept[1] if kept else None, changed_at)
+                self._archives[page] = (generation, document)
+            while len(self._archives) > ARCHIVE_CACHE:
+                self._archives.popitem(last=False)
+
+    def archive(self, page: int) -> tuple[Document, bool] | None:
+        """Archive page `page` and whether it is full; None when there is no such page.
+
+        The open page comes with the edition. A full page is rendered from the
+        read model on request and kept until a refresh finds it touched; the
+        last rendering stands in while the database is unavailable.
+        """
+        edition = self.current()
+        paging = edition.paging
+        if not 1 <= page <= paging.pages:
+            return None
+        if page == paging.pages:
+            assert edition.open_archive is not None
+            return edition.open_archive, False
+        with self._archive_lock:
+            generation = self._generations.get(page, 0)
+            kept = self._archives.get(page)
+            if kept is not None and kept[0] == generation:
+                self._archives.move_to_end(page)
+                return kept[1], True
+        try:
+            body = render_page(self.settings, self._model, paging, page)
+            changed_at = self._model.last_recorded_at() or self._clock()
+        except StoreUnavailable:
+            if kept is None:
+                raise
+            return kept[1], True
+        document = _document(body, kept[1] if kept else None, changed_at)
+        with self._archive_lock:
+            if self._generations.get(page, 0) == generation:
+                self._archives[page] = (generation, document)
+                self._archives.move_to_end(page)
+                while len(self._archives) > ARCHIVE_CACHE:
+                    self._archives.popitem(last=False)
+        return document, True
+
+    def _announce(
+        self, before: Edition | None, edition: Edition, written: Collection[Path]
+    ) -> None:
+        """Ping the hub for every feed document whose bytes changed (see the module doc)."""
+        hub = self.settings.feed.hub
+        if hub is None or self._notifier is None:
+            return
+        topics = changed_topics(self.settings, before, edition, written)
+        if topics:
+            self._notifier.publish(hub, topics)
 
     def story(self, story: str) -> tuple[Document, Document] | None:
         """A story's feed as (Atom, JSON Feed), or None when no entry is in it.
@@ -238,6 +374,54 @@ class Publisher:
             logger.warning("serving the last edition", extra={"error": str(exc)})
             self._checked = self._monotonic()  # look again after min_refresh, not per request
             return edition
+
+
+def changed_topics(
+    settings: Settings, before: Edition | None, edition: Edition, written: Collection[Path]
+) -> list[str]:
+    """The URLs (WebSub topics) of the feed documents that changed from `before`
+    to `edition`: a document changed when it is a new `Document` (`_document`
+    keeps the old one for the same bytes). Without `before`, the documents
+    whose files were just rewritten (`written`)."""
+    feed = settings.feed
+    documents: list[tuple[str, Path, Document, Document | None]] = [
+        (
+            atom.merged_head(feed).self_url,
+            merged_feed_path(settings),
+            edition.merged,
+            before.merged if before else None,
+        ),
+        (
+            jsonfeed.merged_head(feed).self_url,
+            merged_json_path(settings),
+            edition.merged_json,
+            before.merged_json if before else None,
+        ),
+    ]
+    for source in settings.sources:
+        name = source.name
+        if name in edition.sources:
+            documents.append(
+                (
+                    atom.source_head(feed, source).self_url,
+                    source_feed_path(settings, name),
+                    edition.sources[name],
+                    before.sources.get(name) if before else None,
+                )
+            )
+        if name in edition.sources_json:
+            documents.append(
+                (
+                    jsonfeed.source_head(feed, source).self_url,
+                    source_json_path(settings, name),
+                    edition.sources_json[name],
+                    before.sources_json.get(name) if before else None,
+                )
+            )
+    if before is None:
+        rewritten = set(written)
+        return [topic for topic, path, _, _ in documents if path in rewritten]
+    return [topic for topic, _, now, then in documents if now is not then]
 
 
 def _touched(

@@ -82,6 +82,15 @@ class EntryState:
     position: int
     categories: tuple[str, ...] = ()
     story: str | None = None
+    # The entry's place in the order entries first appeared in the log (1 for
+    # the first entry ever added): fixed by its first event, whatever revisions
+    # or late publication times follow, so the archive page it is filed on
+    # (`publish.archive`) never changes.
+    arrival: int = 0
+    # The last position that changed this entry's state: its latest version,
+    # or a later `StoryLinked` (which leaves `position` alone). What tells the
+    # publisher which archive pages a stretch of the log touched.
+    changed: int = 0
 
 
 class RecordedEntry(Protocol):
@@ -145,6 +154,11 @@ class FoldTarget(Protocol):
         """
         ...
 
+    def next_arrival(self) -> int:
+        """The arrival number of an entry seen for the first time: one more than
+        the entries put so far. Each call hands out the next number."""
+        ...
+
 
 def blank_source(name: str) -> dict[str, Any]:
     """A source's values before any event: `SourceState`'s defaults."""
@@ -180,6 +194,20 @@ class ReadModel(Protocol):
 
     def digests(self, source: str) -> dict[str, EntryDigest]:
         """Every entry of `source` by key, without its content: what a poll diffs against."""
+        ...
+
+    def arrivals(self) -> int:
+        """How many entries the model holds: the last arrival number (0 when empty)."""
+        ...
+
+    def arrived(self, first: int, last: int) -> list[EntryState]:
+        """The entries whose arrival number is from `first` to `last`, newest first
+        (feed order): one stretch of the log's entries in order of appearance."""
+        ...
+
+    def changed_since(self, position: int) -> list[int]:
+        """The arrival numbers of the entries whose state changed after `position`
+        (a new version or a story link), in no particular order."""
         ...
 
     def sources(self) -> dict[str, SourceState]: ...

@@ -74,6 +74,7 @@ class MemoryReadModel:
         self._sources: dict[str, dict[str, Any]] = {}
         self._checkpoint = 0
         self._last_recorded_at: datetime | None = None
+        self._arrivals = 0
 
     def checkpoint(self) -> int:
         return self._checkpoint
@@ -99,6 +100,10 @@ class MemoryReadModel:
             values = self._sources[name] = blank_source(name)
         return values
 
+    def next_arrival(self) -> int:
+        self._arrivals += 1
+        return self._arrivals
+
     def entries(
         self, source: str | None = None, limit: int | None = None, story: str | None = None
     ) -> list[EntryState]:
@@ -116,6 +121,15 @@ class MemoryReadModel:
             for e in self._entries.values()
             if e.source == source
         }
+
+    def arrivals(self) -> int:
+        return self._arrivals
+
+    def arrived(self, first: int, last: int) -> list[EntryState]:
+        return newest_first(e for e in self._entries.values() if first <= e.arrival <= last)
+
+    def changed_since(self, position: int) -> list[int]:
+        return [e.arrival for e in self._entries.values() if e.changed > position]
 
     def sources(self) -> dict[str, SourceState]:
         return {name: SourceState(**values) for name, values in self._sources.items()}

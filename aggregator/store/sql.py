@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Engine, Index, Text, create_engine, event, insert
+from sqlalchemy import Column, Engine, Index, Text, create_engine, event, func, insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -72,6 +72,7 @@ from aggregator.store.base import (
     SourceState,
     StoredEvent,
     blank_source,
+    newest_first,
 )
 
 logger = logging.getLogger("aggregator.store")
@@ -107,6 +108,10 @@ class EntryRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_entries_feed_order", "published", "entry_id"),
         Index("ix_entries_source_feed_order", "source", "published", "entry_id"),
+        # Archive pages are stretches of arrival numbers; what changed since a
+        # position is a range of `changed` (see migration 0006).
+        Index("ix_entries_arrival", "arrival", unique=True),
+        Index("ix_entries_changed", "changed"),
     )
     source: str = Field(primary_key=True, max_length=200)
     key: str = Field(primary_key=True, max_length=512)
@@ -122,6 +127,8 @@ class EntryRow(SQLModel, table=True):
     position: int
     categories: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     story: str | None = Field(default=None, index=True, max_length=64)
+    arrival: int = 0
+    changed: int = 0
 
 
 class SourceRow(SQLModel, table=True):
@@ -492,6 +499,7 @@ class _BufferedTarget:
         self.sources: dict[str, dict[str, Any]] = {}
         self.dirty_entries: set[tuple[str, str]] = set()
         self.dirty_sources: set[str] = set()
+        self._arrivals: int | None = None  # read when the batch first needs it
         keys_by_source: dict[str, set[str]] = {}
         for e in events:
             if isinstance(e, EntryEvent | StoryLinked):
@@ -527,6 +535,15 @@ class _BufferedTarget:
             values = self.sources[name] = blank_source(name)
         self.dirty_sources.add(name)
         return values
+
+    def next_arrival(self) -> int:
+        # Folding holds the checkpoint row's lock, so no other writer numbers
+        # entries between this read and the flush.
+        if self._arrivals is None:
+            query = sa_select(func.max(col(EntryRow.arrival)))
+            self._arrivals = int(self._session.connection().execute(query).scalar() or 0)
+        self._arrivals += 1
+        return self._arrivals
 
     def flush(self) -> None:
         entries = [self.entries[k] for k in sorted(self.dirty_entries)]
@@ -594,6 +611,26 @@ class SqlReadModel:
             query = query.limit(limit)
         with self._store.read_session() as session:
             return [_row_to_state(row, EntryState) for row in session.exec(query)]
+
+    def arrivals(self) -> int:
+        with self._store.read_session() as session:
+            query = sa_select(func.max(col(EntryRow.arrival)))
+            return int(session.connection().execute(query).scalar() or 0)
+
+    def arrived(self, first: int, last: int) -> list[EntryState]:
+        # Sorted here, not in SQL: an ORDER BY in feed order could tempt the
+        # planner into walking the feed-order index over the whole table.
+        query = sa_select(*_ENTRY_COLUMNS).where(
+            col(EntryRow.arrival) >= first, col(EntryRow.arrival) <= last
+        )
+        with self._store.read_session() as session:
+            rows = session.connection().execute(query).all()
+        return newest_first(_row_to_state(row, EntryState) for row in rows)
+
+    def changed_since(self, position: int) -> list[int]:
+        query = sa_select(col(EntryRow.arrival)).where(col(EntryRow.changed) > position)
+        with self._store.read_session() as session:
+            return [int(arrival) for arrival in session.connection().execute(query).scalars()]
 
     def digests(self, source: str) -> dict[str, EntryDigest]:
         query = sa_select(

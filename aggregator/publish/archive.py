@@ -1,0 +1,220 @@
+"""RFC 5005 archived feeds: the merged feed's older entries, on pages that stay put.
+
+A feed reader that polls `/feed.atom` sees the `max_entries` entries that
+reached the log last. One that was away longer, or subscribes late, follows the subscription
+feed's `prev-archive` link back through archive documents until it meets
+one it has read (RFC 5005 section 4.2); together the documents hold every
+entry exactly once.
+
+What an archive document holds is decided by the order entries *first
+appeared in the log*, never by their publication times. Each entry gets an
+arrival number when its first event is folded (`EntryState.arrival`: 1, 2,
+3, ... with no gaps), and that number never changes:
+
+* of N entries, the subscription feed holds the `max_entries` latest to
+  arrive (arrivals N - max_entries + 1 to N), shown newest first by
+  publication time like every feed here; the A = N - max_entries before
+  them are archived;
+* archive page p (1 = oldest) holds arrivals (p - 1) * size + 1 to p * size;
+  the pages are 1 to A // size + 1, and the last is the open page, holding
+  the A % size archived entries that do not fill a page yet (possibly none).
+
+So a late-arriving entry (one an outlet published hours ago and the poller
+saw only now) is the newest arrival: it goes into the subscription feed,
+where every subscriber sees it, never into a page readers have already
+walked past. A page's membership is fixed once it is full (its arrivals are
+all below A, and A only grows), and revisions cannot move an entry, since
+they do not change its arrival number. Ordering by publication time instead
+would refile entries whenever a late one landed between them.
+
+Links: every page has `current` (the subscription feed) and, but the first,
+`prev-archive`; a full page has `next-archive`, which always exists (the
+next page, if only as the empty open page), so a full page's head never
+changes either. The subscription feed's `prev-archive` is the open page.
+
+A revised entry stays where it is filed, and its page shows the new version
+(RFC 5005 section 4 asks that the *set* of entries of an archive document
+not change; an entry in it may still be updated). Repeating the revision
+in the subscription feed as well, which the RFC suggests a publisher
+consider, would show the entry twice to a reader walking the archive, so it
+is not done: a full page's bytes change only when an entry on it is revised
+(or joins a story), and its ETag with them.
+
+Changing `max_entries` or `archive_size` renumbers the pages (they are
+arithmetic on arrival numbers); both are meant to be set once per feed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from aggregator import __version__
+from aggregator.config import FeedConfig, Settings
+from aggregator.publish.atom import FeedHead, merged_head, render_feed
+from aggregator.store.base import ReadModel
+
+# Cache-Control max-age of a full page: membership never changes and bytes only
+# with a revision of an old entry, so a day of staleness is the whole risk.
+# Not `immutable`: a revised entry must reach a client that revalidates.
+FULL_PAGE_MAX_AGE = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """How N entries split between the subscription feed and archive pages."""
+
+    entries: int  # N: the last arrival number
+    window: int  # max_entries
+    size: int  # archive_size
+
+    @classmethod
+    def of(cls, feed: FeedConfig, entries: int) -> Paging:
+        return cls(entries=entries, window=feed.max_entries, size=feed.archive_size)
+
+    @property
+    def archived(self) -> int:
+        """How many entries are on archive pages (the oldest arrivals)."""
+        return max(0, self.entries - self.window)
+
+    @property
+    def pages(self) -> int:
+        """How many archive pages there are; the last one is the open page."""
+        return self.archived // self.size + 1 if self.archived else 0
+
+    def window_span(self) -> tuple[int, int]:
+        """The first and last arrival number in the subscription feed."""
+        return self.archived + 1, self.entries
+
+    def span(self, page: int) -> tuple[int, int]:
+        """The first and last arrival number on `page` (first > last when it is empty)."""
+        return (page - 1) * self.size + 1, min(page * self.size, self.archived)
+
+    def full(self, page: int) -> bool:
+        return page * self.size <= self.archived
+
+    def page_of(self, arrival: int) -> int:
+        return (arrival - 1) // self.size + 1
+
+
+def touched(before: Paging | None, after: Paging, changed: Iterable[int]) -> set[int]:
+    """The pages of `after` whose bytes may differ from what `before` rendered,
+    given the arrival numbers of the entries changed in between.
+
+    Every page an entry moved onto or off (arrivals between the two archived
+    counts: after one new entry, the open page, or two pages when it just
+    filled), the pages of revised entries, and a new open page. The empty
+    open page shows the newest archived entry's `updated`, so it follows that
+    entry too. Anything else is untouched. Without a `before`, or when the
+    paging itself changed, every page is.
+    """
+    if after.pages == 0:
+        return set()
+    if before is None or (before.window, before.size) != (after.window, after.size):
+        return set(range(1, after.pages + 1))
+    pages: set[int] = set()
+    low, high = sorted((before.archived, after.archived))
+    if low < high:
+        pages.update(range(after.page_of(low + 1), min(after.page_of(high), after.pages) + 1))
+    if before.pages != after.pages:
+        pages.add(after.pages)
+    for arrival in changed:
+        if 0 < arrival <= after.archived:
+            pages.add(after.page_of(arrival))
+            if arrival == after.archived:
+                pages.add(after.pages)
+    return pages
+
+
+def page_url(feed: FeedConfig, page: int) -> str:
+    return f"{feed.base_url}/archive/{page}.atom"
+
+
+def subscription_history(feed: FeedConfig, paging: Paging) -> tuple[tuple[str, str], ...]:
+    """The subscription feed's RFC 5005 link: `prev-archive` to the open page."""
+    if paging.pages == 0:
+        return ()
+    return (("prev-archive", page_url(feed, paging.pages)),)
+
+
+def page_head(feed: FeedConfig, paging: Paging, page: int) -> FeedHead:
+    """An archive page's head: the merged feed's (the same logical feed, so the
+    same id), its own `self`, `fh:archive` and the history links; no hub, as
+    pages are not WebSub topics."""
+    history = [("current", merged_head(feed).self_url)]
+    if page > 1:
+        history.append(("prev-archive", page_url(feed, page - 1)))
+    if paging.full(page):
+        history.append(("next-archive", page_url(feed, page + 1)))
+    return dataclasses.replace(
+        merged_head(feed),
+        self_url=page_url(feed, page),
+        hub=None,
+        history=tuple(history),
+        archive=True,
+    )
+
+
+def render_page(settings: Settings, model: ReadModel, paging: Paging, page: int) -> bytes:
+    """Archive page `page` as Atom, its entries newest first.
+
+    Its `updated` is the latest change of an entry on it; the open page with no
+    entry yet takes the newest archived entry's, so it too depends on the log
+    alone.
+    """
+    first, last = paging.span(page)
+    entries = model.arrived(first, last) if first <= last else []
+    fallback = None
+    if not entries and paging.archived:
+        newest = model.arrived(paging.archived, paging.archived)
+        fallback = newest[0].updated if newest else None
+    sources = {s.name: s for s in settings.sources}
+    return render_feed(page_head(settings.feed, paging, page), entries, sources, fallback)
+
+
+def render_key(settings: Settings, with_entries: Collection[str]) -> str:
+    """A digest of everything in the configuration a page's bytes depend on.
+
+    The feed settings every page shows or is cut by, the program's version
+    (the generator element), and for each configured source that has entries
+    (`with_entries`: the names of the model's sources with any) what an
+    entry's `atom:source` shows of it; a source with entries that is no
+    longer configured drops out, which changes the key too (its entries fall
+    back to its name). A new source without entries leaves the key alone, so
+    adding one by SIGHUP does not render every page again; any other change
+    renders every page once. A setting added later that shows in the
+    documents belongs here too.
+    """
+    feed = settings.feed
+    shown = (feed.title, feed.id, feed.author, feed.base_url, feed.subtitle)
+    outlets = sorted(
+        (s.name, s.id, s.title, s.link) for s in settings.sources if s.name in with_entries
+    )
+    text = repr((shown, feed.max_entries, feed.archive_size, outlets, __version__))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """What the archive pages were last rendered from: the paging, the log
+    position and the configuration (`render_key`)."""
+
+    paging: Paging
+    position: int
+    key: str
+
+
+def pages_to_render(
+    baseline: Baseline | None, paging: Paging, position: int, key: str, model: ReadModel
+) -> set[int]:
+    """The pages to render again to bring what `baseline` rendered up to `position`.
+
+    Every page when there is no baseline, the configuration changed, or the
+    baseline is ahead of the model (a `replay --until` went back in time).
+    """
+    if baseline is None or baseline.key != key or baseline.position > position:
+        return touched(None, paging, ())
+    changed = model.changed_since(baseline.position) if position > baseline.position else []
+    return touched(baseline.paging, paging, changed)
