@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import feedparser
 import httpx
 import pytest
 from lxml import html as lxml_html
@@ -503,10 +504,19 @@ class _Failing:
         self._model = model
         self.down = False
 
-    def entries(self, *args: Any, **kwargs: Any) -> list[EntryState]:
+    def _read(self, name: str, *args: Any, **kwargs: Any) -> Any:
         if self.down:
             raise StoreUnavailable("database is down")
-        return self._model.entries(*args, **kwargs)
+        return getattr(self._model, name)(*args, **kwargs)
+
+    def entries(self, *args: Any, **kwargs: Any) -> list[EntryState]:
+        return self._read("entries", *args, **kwargs)
+
+    def arrivals(self) -> int:
+        return self._read("arrivals")
+
+    def arrived(self, *args: Any) -> list[EntryState]:
+        return self._read("arrived", *args)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
@@ -554,3 +564,22 @@ def test_with_the_store_down_from_the_start_the_page_still_links_the_feeds(
     assert [int(h.tag[1]) for h in page.iter("h1", "h2", "h3")] == [1, 2, 2]
     assert recovered.status_code == 200 and "etag" in recovered.headers
     assert len(articles(parse(recovered.content))) == SEED_UPDATES
+
+
+def test_the_page_shows_the_same_window_as_the_merged_feed(
+    project: Project, clock: ManualClock
+) -> None:
+    # Ten of 46: the first collect brings the outlets a blog at a time, so the
+    # ten that arrived last are not the ten newest by publication time, and a
+    # page that took the newest would disagree with /feed.atom.
+    text_ = project.config.read_text(encoding="utf-8")
+    project.config.write_text(text_.replace("max_entries = 100", "max_entries = 10"), "utf-8")
+    with served_seeds(project, clock) as served:
+        feed = feedparser.parse(served.get("/feed.atom").content)
+        page = parse(served.get("/").content)
+    feed_times = sorted(
+        timeline.rfc3339(datetime(*e.published_parsed[:6], tzinfo=UTC)) for e in feed.entries
+    )
+    page_times = sorted(a.find(".//time").get("datetime") for a in articles(page))
+    assert len(feed.entries) == 10
+    assert page_times == feed_times

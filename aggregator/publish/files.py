@@ -42,7 +42,7 @@ from aggregator.publish.archive import (
     subscription_history,
 )
 from aggregator.publish.atom import merged_head, render_feed, source_head, story_head
-from aggregator.store.base import ReadModel, SourceState
+from aggregator.store.base import EntryState, ReadModel, SourceState
 
 ARCHIVE_DIR = "archive"
 ARCHIVE_STATE = ".state.json"
@@ -90,6 +90,12 @@ def render_merged(settings: Settings, model: ReadModel) -> bytes:
     return render_merged_documents(settings, model).atom
 
 
+def merged_window(model: ReadModel, paging: Paging) -> list[EntryState]:
+    """The merged feed's entries: the `max_entries` that arrived last, newest first.
+    The timeline page shows the same window, so the page and the feed agree."""
+    return model.arrived(*paging.window_span())
+
+
 def render_merged_documents(
     settings: Settings, model: ReadModel, paging: Paging | None = None
 ) -> FeedDocuments:
@@ -102,7 +108,7 @@ def render_merged_documents(
     """
     sources = {s.name: s for s in settings.sources}
     paging = Paging.of(settings.feed, model.arrivals()) if paging is None else paging
-    entries = model.arrived(*paging.window_span())
+    entries = merged_window(model, paging)
     head = dataclasses.replace(
         merged_head(settings.feed), history=subscription_history(settings.feed, paging)
     )

@@ -43,7 +43,9 @@ from urllib.parse import urlsplit
 
 from aggregator.config import Settings, SourceConfig
 from aggregator.errors import StoreUnavailable
+from aggregator.publish.archive import Paging
 from aggregator.publish.atom import rfc3339, story_path
+from aggregator.publish.files import merged_window
 from aggregator.publish.jsonfeed import JSON_FEED_TYPE
 from aggregator.publish.live import Document, Publisher
 from aggregator.store.base import EntryState
@@ -425,7 +427,8 @@ class TimelinePages:
                 if kept is not None and kept[0] == edition.position and kept[1] is settings:
                     return kept[2]
                 model = self._publisher.model
-                entries = model.entries(limit=settings.feed.max_entries)
+                paging = Paging.of(settings.feed, model.arrivals())
+                entries = merged_window(model, paging)
                 changed_at = model.last_recorded_at() or edition.merged.last_modified
             except StoreUnavailable:
                 return kept[2] if kept is not None else None
