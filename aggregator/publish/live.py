@@ -400,24 +400,25 @@ def changed_topics(
     ]
     for source in settings.sources:
         name = source.name
-        if name in edition.sources:
-            documents.append(
-                (
-                    atom.source_head(feed, source).self_url,
-                    source_feed_path(settings, name),
-                    edition.sources[name],
-                    before.sources.get(name) if before else None,
+        formats = (
+            (atom.source_head, source_feed_path, edition.sources, before.sources if before else {}),
+            (
+                jsonfeed.source_head,
+                source_json_path,
+                edition.sources_json,
+                before.sources_json if before else {},
+            ),
+        )
+        for head, path, current, previous in formats:
+            if name in current:
+                documents.append(
+                    (
+                        head(feed, source).self_url,
+                        path(settings, name),
+                        current[name],
+                        previous.get(name),
+                    )
                 )
-            )
-        if name in edition.sources_json:
-            documents.append(
-                (
-                    jsonfeed.source_head(feed, source).self_url,
-                    source_json_path(settings, name),
-                    edition.sources_json[name],
-                    before.sources_json.get(name) if before else None,
-                )
-            )
     if before is None:
         rewritten = set(written)
         return [topic for topic, path, _, _ in documents if path in rewritten]
