@@ -9,6 +9,7 @@
     │   ├── HTTPStatusError      any other non-success HTTP status
     │   └── BodyTooLarge         body exceeded the configured cap while streaming
     ├── ExtractError         bytes were fetched but hold no usable entries
+    │   └── NoUpdates            the page parsed, but no reading found a single update
     └── StoreError           the event log or projections refused an operation
         ├── StoreUnavailable     the database did not answer or dropped the connection
         └── AppendOnlyViolation  something tried to change or delete an event
@@ -82,6 +83,16 @@ class ExtractError(AggregatorError):
     """The fetched bytes could not be turned into entries."""
 
     kind = "extract"
+
+
+class NoUpdates(ExtractError):
+    """A page that was read fine but yields no update: a failure, never an empty success.
+
+    The message lists what each reading looked for, so `aggregator try`, the
+    log and `/healthz` all say why the page gave nothing.
+    """
+
+    kind = "no-updates"
 
 
 class StoreError(AggregatorError):

@@ -23,6 +23,9 @@ CONTENT_HASH_VERSION = 1
 
 Format = Literal["auto", "feed", "liveblog-html", "liveblog-text"]
 
+Strategy = Literal["feed", "json-ld", "selectors", "microdata", "generic", "text"]
+"""Which reading of a page produced its entries (see `aggregator.extract`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ExtractedEntry:
@@ -58,12 +61,17 @@ class ExtractedEntry:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """Everything one fetch of a source yielded: its entries plus page metadata."""
+    """Everything one fetch of a source yielded: its entries plus page metadata.
+
+    `strategy` names the reading that produced the entries; where two readings
+    were merged (JSON-LD plus the page's own blocks) it names the first.
+    """
 
     entries: tuple[ExtractedEntry, ...]
     title: str | None = None
     author: str | None = None
     notes: tuple[str, ...] = ()
+    strategy: Strategy = "text"
 
 
 @dataclass(frozen=True, slots=True)

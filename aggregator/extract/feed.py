@@ -172,7 +172,13 @@ def extract(body: bytes, ctx: ExtractContext) -> Page:
         (_entry(item, feed_author or ctx.author, ctx) for item in feed.items),
         key=lambda entry: (entry.published, entry.key),
     )
-    return Page(entries=tuple(entries), title=feed.title, author=feed_author, notes=feed.notes)
+    return Page(
+        entries=tuple(entries),
+        title=feed.title,
+        author=feed_author,
+        notes=feed.notes,
+        strategy="feed",
+    )
 
 
 # --- shared rules ---------------------------------------------------------------

@@ -411,6 +411,7 @@ def _from_json_ld(blog: dict[str, Any], ctx: ExtractContext, notes: tuple[str, .
         title=_text(blog.get("headline")),
         author=blog_author,
         notes=page_notes,
+        strategy="json-ld",
     )
 
 
@@ -620,6 +621,7 @@ def _from_selectors(
         title=header.title,
         author=header.author,
         notes=page_notes,
+        strategy="selectors",
     )
 
 
