@@ -4,7 +4,8 @@
 #               the merged Atom feed at http://127.0.0.1:8080/feed.atom
 #   make test   set up the same environment and run the test suite
 # Also: make live (watch the feed grow from the live fixture), make collect
-# (one poll of every source, then exit), make smoke (start, check, stop).
+# (one poll of every source, then exit), make smoke (start, check, stop),
+# make realpages (score the extractor on the real pages in tests/fixtures/realpages).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -53,6 +54,11 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+
+# The extractor's recall and precision on real live-blog pages (a report; exits 0).
+.PHONY: realpages
+realpages: $(STAMP)
+	$(BIN)/python -m bench.realpages
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

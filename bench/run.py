@@ -26,6 +26,7 @@ BENCHMARKS = [
     "peer",
     "serving",
     "stories",
+    "extract_speed",
 ]
 
 
