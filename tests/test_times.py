@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from aggregator.extract.times import (
+    CROSSING_STEP_BACK,
     Ago,
     Stamp,
     is_newest_first,
@@ -213,6 +215,28 @@ def test_ambiguous_wall_time_uses_first_occurrence() -> None:
 # --- property: a plausible newest-first page resolves back to its true instants ---
 
 
+def _readable_step(earlier: datetime, later: datetime) -> bool:
+    """Same day, or the next day with the clock stepping back past CROSSING_STEP_BACK."""
+    back = (earlier.hour * 60 + earlier.minute) - (later.hour * 60 + later.minute)
+    if later.date() == earlier.date():
+        return True
+    return later.date() - earlier.date() == timedelta(days=1) and back > CROSSING_STEP_BACK
+
+
+def test_a_short_step_back_is_an_update_out_of_order_not_a_midnight() -> None:
+    """7h07, 7h05, 7h07 (newest first) are one morning, as Les Echos printed them."""
+    page = [Stamp(9, 5), Stamp(7, 7), Stamp(7, 5), Stamp(7, 7)]
+    result = resolve_stamps(page, UTC_ZONE, DAY, FETCHED_AT)
+    assert {instant.date() for instant in result.instants} == {DAY}
+
+
+def test_a_long_step_back_is_a_midnight() -> None:
+    """00.04 above 23.46 (newest first): the page crossed midnight."""
+    page = [Stamp(0, 4), Stamp(23, 46), Stamp(23, 45)]
+    result = resolve_stamps(page, UTC_ZONE, DAY, FETCHED_AT)
+    assert [instant.day for instant in result.instants] == [DAY.day + 1, DAY.day, DAY.day]
+
+
 @given(
     start=st.integers(min_value=0, max_value=24 * 60 - 1),
     gaps=st.lists(st.integers(min_value=0, max_value=24 * 60 - 1), max_size=30),
@@ -224,6 +248,8 @@ def test_newest_first_round_trip(start: int, gaps: list[int]) -> None:
         truth.append(truth[-1] + timedelta(minutes=gap))
     page = [Stamp(t.hour, t.minute) for t in reversed(truth)]
     assume(is_newest_first(page))
+    # A page tells a midnight only by a long step back in the time of day.
+    assume(all(_readable_step(a, b) for a, b in pairwise(truth)))
     result = resolve_stamps(page, UTC_ZONE, DAY, FETCHED_AT)
     assert list(result.instants) == list(reversed(truth))
 

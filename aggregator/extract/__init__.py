@@ -16,6 +16,8 @@ from aggregator.model import ExtractContext, ExtractedEntry, Format, Page
 _FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf")
 _JSON_FEED = re.compile(rb'"version"\s*:\s*"https?://jsonfeed\.org')
 _HTML_STARTS = (b"<!doctype html", b"<html")
+# Conditional comments and licence banners may stand before the doctype.
+_LEADING_COMMENTS = re.compile(rb"^(?:\s*<!--.*?-->)*\s*", re.DOTALL)
 
 
 def detect_format(body: bytes, content_type: str | None = None) -> Format:
@@ -24,7 +26,7 @@ def detect_format(body: bytes, content_type: str | None = None) -> Format:
     The bytes win: servers label feeds text/html and pages text/plain often
     enough that the header is only a tie-breaker.
     """
-    head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    head = _LEADING_COMMENTS.sub(b"", body[:4096].lstrip(b"\xef\xbb\xbf")).lower()
     if head.startswith(_HTML_STARTS):
         return "liveblog-html"
     if any(marker in head for marker in _FEED_MARKERS) or _JSON_FEED.search(head):

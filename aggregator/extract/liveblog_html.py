@@ -80,14 +80,14 @@ Undecodable bytes become U+FFFD with a note.
 from __future__ import annotations
 
 import codecs
-import html
 import json
 import re
+from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import lxml.etree
 import lxml.html
@@ -95,8 +95,10 @@ from cssselect import SelectorError
 from lxml.cssselect import CSSSelector
 from lxml.html import HtmlElement
 
-from aggregator.errors import ExtractError
+from aggregator.errors import ExtractError, NoUpdates
+from aggregator.extract.blocks import read_blocks
 from aggregator.extract.liveblog_text import (
+    Header,
     extract_text,
     lead,
     normalised_lines,
@@ -107,6 +109,8 @@ from aggregator.extract.liveblog_text import (
     title_from_lines,
     update_link,
 )
+from aggregator.extract.markup import inner_html, web_url
+from aggregator.extract.microdata import read_microdata
 from aggregator.extract.sanitize import sanitize_html, strip_xml_illegal
 from aggregator.extract.times import (
     Ago,
@@ -121,7 +125,7 @@ from aggregator.extract.times import (
     resolve_stamps,
     too_far_ahead,
 )
-from aggregator.model import ExtractContext, ExtractedEntry, Page, normalise_text
+from aggregator.model import ExtractContext, ExtractedEntry, Page, Strategy, normalise_text
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
@@ -228,6 +232,8 @@ class _Draft:
     notes: tuple[str, ...]
     identity: str | None
     link: str | None
+    # How the time was read: stated in markup, printed on the page, or relative.
+    basis: str = "stated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,22 +248,177 @@ def extract(body: bytes, ctx: ExtractContext) -> Page:
     """Turn an HTML live page into its updates, oldest first (see the module rules)."""
     text, notes = _decode(body, ctx.content_type)
     root = _parse(text, ctx)
-    blocks, block_notes = _json_ld_blocks(root)
-    blog, blog_notes = _live_blog(blocks)
+    values, block_notes = _json_ld_blocks(root)
+    blog, blog_notes = _live_blog(values)
     notes = (*notes, *block_notes, *blog_notes)
-    if blog is not None:
-        return _from_json_ld(blog, ctx, notes)
+    from_ld = _from_json_ld(blog, ctx) if blog is not None else None
+    if from_ld is not None and not from_ld.drafts:
+        notes = (*notes, *from_ld.notes, "no liveBlogUpdate was usable; the HTML was read instead")
+        from_ld = None
+    from_html, html_notes = _from_markup(root, ctx, _stated_times(values))
+    notes = (*notes, *html_notes)
+    if from_ld is not None and from_html is not None:
+        return _page(_merged(from_ld, from_html), ctx, notes)
+    if from_ld is not None or from_html is not None:
+        reading = from_ld if from_ld is not None else from_html
+        assert reading is not None
+        return _page(reading, ctx, notes)
+    return _from_text(root, ctx, notes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """The updates one strategy read from the page, before keys are given."""
+
+    strategy: Strategy
+    drafts: tuple[_Draft, ...]
+    notes: tuple[str, ...]
+    title: str | None
+    author: str | None
+    header: Header | None = None  # the text above the updates, for a lead story
+
+
+def _page(reading: _Reading, ctx: ExtractContext, notes: tuple[str, ...]) -> Page:
+    entries, duplicates = _entries(reading.drafts, ctx.page_url)
+    page_notes = (*notes, *reading.notes, *duplicates)
+    _require(entries, ctx, page_notes)
+    lead_entry = (
+        lead(reading.header, ctx, entries[0].published) if reading.header is not None else None
+    )
+    return Page(
+        entries=(lead_entry, *entries) if lead_entry is not None else tuple(entries),
+        title=reading.title,
+        author=reading.author,
+        notes=page_notes,
+        strategy=reading.strategy,
+    )
+
+
+def _from_markup(
+    root: HtmlElement, ctx: ExtractContext, stated_times: Sequence[str]
+) -> tuple[_Reading | None, tuple[str, ...]]:
+    """The first HTML reading that finds updates: configured selectors, microdata, blocks."""
+    notes: tuple[str, ...] = ()
     if ctx.selectors:
         selectors = _compile(ctx.selectors, ctx)
         updates = _matches(selectors.update, root)
         if updates:
-            return _from_selectors(root, updates, selectors, ctx, notes)
+            return _from_selectors(root, updates, selectors, ctx), notes
         notes = (
-            *notes,
             f"the update selector '{ctx.selectors['update']}' matched nothing; "
-            "the page's text was read instead",
+            "the page was read without it",
         )
-    return _from_text(root, ctx, notes)
+    found = read_microdata(root, ctx)
+    if found is None:
+        found = read_blocks(root, ctx, stated_times)
+        strategy: Strategy = "generic"
+    else:
+        strategy = "microdata"
+    if found is None:
+        return None, notes
+    header_author = read_header(_html_lines(_scope(root, found.first), stop=found.first)).author
+    drafts = tuple(
+        _Draft(
+            title=block.title,
+            content_html=block.content_html,
+            published=block.published,
+            updated=None,
+            author=block.author or header_author or ctx.author,
+            notes=block.notes,
+            identity=block.identity,
+            link=block.link,
+            basis=block.basis,
+        )
+        for block in found.blocks
+    )
+    header = read_header(_html_lines(_scope(root, found.first), stop=found.first))
+    return _Reading(
+        strategy, drafts, found.notes, header.title or _page_title(root), header.author
+    ), notes
+
+
+def _page_title(root: HtmlElement) -> str | None:
+    for element in (*root.iter("h1"), *root.iter("title")):
+        text = normalise_text(element.text_content())
+        if text:
+            return text
+    return None
+
+
+def _stated_times(values: Sequence[Any]) -> list[str]:
+    """Every datePublished and dateModified the JSON-LD states: the page's own times."""
+    return [
+        obj[field]
+        for obj in _objects(values)
+        for field in ("dateModified", "datePublished")
+        if isinstance(obj.get(field), str)
+    ]
+
+
+def _merged(primary: _Reading, secondary: _Reading) -> _Reading:
+    """JSON-LD and the page's own blocks, merged by identity, never doubled.
+
+    An update of the HTML matches a JSON-LD one by identity, else by the
+    opening of its text, else by a title no other update has. A match keeps
+    the JSON-LD update, with the time the page shows when the two disagree
+    (JSON-LD often carries the time a post was written, not when it went up);
+    a block the JSON-LD does not list (it holds only the newest, say) is added.
+    """
+    by_identity = {draft.identity: draft for draft in primary.drafts if draft.identity}
+    texts = [(_letters(draft.content_html), draft) for draft in primary.drafts]
+    titles = Counter(normalise_text(draft.title).lower() for draft in primary.drafts)
+    by_title = {normalise_text(draft.title).lower(): draft for draft in primary.drafts}
+    replaced: dict[int, _Draft] = {}
+    added: list[_Draft] = []
+    for block in secondary.drafts:
+        title = normalise_text(block.title).lower()
+        letters = _letters(block.content_html)
+        match = (
+            by_identity.get(block.identity or "")
+            or next((draft for text, draft in texts if _same_text(text, letters)), None)
+            or (by_title.get(title) if titles[title] == 1 else None)
+        )
+        if match is None:
+            added.append(block)
+        elif block.basis != "relative" and _minute(block.published) != _minute(match.published):
+            note = (
+                f"JSON-LD states {match.published:%Y-%m-%dT%H:%MZ}, the page shows "
+                f"{block.published:%Y-%m-%dT%H:%MZ}; the time shown was used"
+            )
+            replaced[id(match)] = replace(
+                match, published=block.published, notes=(*match.notes, note)
+            )
+    drafts = tuple(replaced.get(id(draft), draft) for draft in primary.drafts)
+    notes = primary.notes
+    if added:
+        notes = (*notes, f"{len(added)} update(s) on the page are not in its JSON-LD; added")
+    return replace(primary, drafts=(*drafts, *added), notes=notes)
+
+
+_FINGERPRINT = 40
+
+
+def _minute(when: datetime) -> datetime:
+    return when.replace(second=0, microsecond=0)
+
+
+_FINGERPRINT_WINDOW = 400
+
+
+def _letters(content_html: str) -> str:
+    """The opening letters and digits of an update's text, to recognise it in two readings."""
+    if not content_html:
+        return ""
+    text = lxml.html.fragment_fromstring(content_html, create_parent="div").text_content()
+    letters = "".join(char for char in text[: _FINGERPRINT_WINDOW * 2].lower() if char.isalnum())
+    return letters[:_FINGERPRINT_WINDOW]
+
+
+def _same_text(one: str, other: str) -> bool:
+    """Whether one text's opening stands near the start of the other (a heading may lead)."""
+    if len(one) < _FINGERPRINT or len(other) < _FINGERPRINT:
+        return False
+    return one[:_FINGERPRINT] in other or other[:_FINGERPRINT] in one
 
 
 # --- bytes to a tree -------------------------------------------------------------
@@ -393,7 +554,7 @@ def _update_items(blog: dict[str, Any]) -> list[Any]:
     return items if isinstance(items, list) else [items]
 
 
-def _from_json_ld(blog: dict[str, Any], ctx: ExtractContext, notes: tuple[str, ...]) -> Page:
+def _from_json_ld(blog: dict[str, Any], ctx: ExtractContext) -> _Reading:
     blog_author = _names(blog.get("author"))
     drafts: list[_Draft] = []
     skipped: list[str] = []
@@ -403,15 +564,8 @@ def _from_json_ld(blog: dict[str, Any], ctx: ExtractContext, notes: tuple[str, .
             skipped.append(read.note)
         else:
             drafts.append(read)
-    entries, duplicates = _entries(drafts, ctx.page_url)
-    page_notes = (*notes, *skipped, *duplicates)
-    _require(entries, ctx, page_notes)
-    return Page(
-        entries=tuple(entries),
-        title=_text(blog.get("headline")),
-        author=blog_author,
-        notes=page_notes,
-        strategy="json-ld",
+    return _Reading(
+        "json-ld", tuple(drafts), tuple(skipped), _text(blog.get("headline")), blog_author
     )
 
 
@@ -433,7 +587,7 @@ def _json_ld_update(
         return times
     published, updated, time_notes = times
     title_notes = () if headline else ("no headline; the title is the body's first sentence",)
-    identity = _web_url(ctx.page_url, item.get("@id")) or _web_url(ctx.page_url, item.get("url"))
+    identity = web_url(ctx.page_url, item.get("@id")) or web_url(ctx.page_url, item.get("url"))
     return _Draft(
         title=title,
         content_html=content,
@@ -442,7 +596,7 @@ def _json_ld_update(
         author=_names(item.get("author")) or default_author,
         notes=(*title_notes, *time_notes),
         identity=identity,
-        link=_web_url(ctx.page_url, item.get("url")) or identity,
+        link=web_url(ctx.page_url, item.get("url")) or identity,
     )
 
 
@@ -514,14 +668,6 @@ def _text(value: Any) -> str | None:
     return (normalise_text(value) or None) if isinstance(value, str) else None
 
 
-def _web_url(base_url: str, reference: Any) -> str | None:
-    """`reference` resolved against the page address, if that gives an http(s) URL."""
-    if not isinstance(reference, str) or not reference.strip():
-        return None
-    url = urljoin(base_url, reference.strip())
-    return url if urlsplit(url).scheme in _WEB_SCHEMES else None
-
-
 # --- keys, order and the end of every structured path -------------------------------
 
 
@@ -558,7 +704,7 @@ def _entries(drafts: Sequence[_Draft], page_url: str) -> tuple[list[ExtractedEnt
 def _require(entries: Sequence[ExtractedEntry], ctx: ExtractContext, notes: Sequence[str]) -> None:
     if not entries:
         details = "".join(f"; {note}" for note in notes)
-        raise ExtractError(f"{ctx.source}: no usable update in {ctx.page_url}{details}")
+        raise NoUpdates(f"{ctx.source}: no usable update in {ctx.page_url}{details}")
 
 
 # --- rule 2: configured selectors ------------------------------------------------------
@@ -607,22 +753,11 @@ def _from_selectors(
     updates: Sequence[HtmlElement],
     selectors: _Selectors,
     ctx: ExtractContext,
-    notes: tuple[str, ...],
-) -> Page:
+) -> _Reading:
     header = read_header(_html_lines(_scope(root, updates[0]), stop=updates[0]))
     selected = [_selected_update(update, selectors, ctx) for update in updates]
     drafts, skipped = _dated_drafts(selected, header.author or ctx.author, ctx)
-    entries, duplicates = _entries(drafts, ctx.page_url)
-    page_notes = (*notes, *skipped, *duplicates)
-    _require(entries, ctx, page_notes)
-    lead_entry = lead(header, ctx, entries[0].published)
-    return Page(
-        entries=(lead_entry, *entries) if lead_entry is not None else tuple(entries),
-        title=header.title,
-        author=header.author,
-        notes=page_notes,
-        strategy="selectors",
-    )
+    return _Reading("selectors", tuple(drafts), tuple(skipped), header.title, header.author, header)
 
 
 def _scope(root: HtmlElement, first_update: HtmlElement) -> HtmlElement:
@@ -648,11 +783,11 @@ def _selected_update(update: HtmlElement, selectors: _Selectors, ctx: ExtractCon
     if selectors.body is not None and body is None:
         notes = (*notes, "the body selector matched nothing; the whole update was used")
     content = update if body is None else body
-    identity = _web_url(ctx.page_url, permalink.get("href")) if permalink is not None else None
+    identity = web_url(ctx.page_url, permalink.get("href")) if permalink is not None else None
     anchor = update.get("id")
     return _Selected(
         title=title or title_from_lines(_html_lines(content)),
-        content_html=sanitize_html(_inner_html(content), ctx.page_url).strip(),
+        content_html=sanitize_html(inner_html(content), ctx.page_url).strip(),
         when=when,
         notes=notes,
         identity=identity,
@@ -714,7 +849,7 @@ def _permalink(
             or "permalink" in (anchor.get("class") or "").lower()
             or wraps_time
         )
-        if marked and _web_url(page_url, anchor.get("href")) is not None:
+        if marked and web_url(page_url, anchor.get("href")) is not None:
             return anchor
     return None
 
@@ -769,20 +904,22 @@ def _skip_note(number: int, item: _Selected, reason: str) -> str:
     return f"update {number} ('{item.title or 'untitled'}') {reason}; it was skipped"
 
 
-def _inner_html(element: HtmlElement) -> str:
-    text = html.escape(element.text or "", quote=False)
-    return text + "".join(lxml.html.tostring(child, encoding="unicode") for child in element)
-
-
 # --- rule 3: the page as text ------------------------------------------------------------
 
 
 def _from_text(root: HtmlElement, ctx: ExtractContext, notes: tuple[str, ...]) -> Page:
     try:
-        return extract_text("\n".join(_html_lines(_main(root))), ctx, notes)
+        page = extract_text("\n".join(_html_lines(_main(root))), ctx, notes)
     except ExtractError as error:
-        reasons = (str(error), "the page has no LiveBlogPosting JSON-LD with updates", *notes)
-        raise ExtractError("; ".join(reasons)) from error
+        reasons = (NOTHING_FOUND, str(error), *notes)
+        raise NoUpdates("; ".join(reasons)) from error
+    return replace(page, strategy="text")
+
+
+NOTHING_FOUND = (
+    "no updates found: no JSON-LD live blog, no microdata, no repeated timestamped blocks, "
+    "no printed stamps"
+)
 
 
 def _body(root: HtmlElement) -> HtmlElement:

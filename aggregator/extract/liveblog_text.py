@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
-from aggregator.errors import ExtractError
+from aggregator.errors import NoUpdates
 from aggregator.extract.sanitize import strip_xml_illegal
 from aggregator.extract.times import (
     RELATIVE_LABEL,
@@ -140,7 +140,7 @@ def extract_text(text: str, ctx: ExtractContext, notes: tuple[str, ...] = ()) ->
         else:
             updates.append(update)
     if not updates:
-        raise ExtractError(f"{ctx.source}: every update on {ctx.page_url} is dated in the future")
+        raise NoUpdates(f"{ctx.source}: every update on {ctx.page_url} is dated in the future")
     lead_entry = lead(header, ctx, updates[0].published)
     entries = (lead_entry, *updates) if lead_entry is not None else tuple(updates)
     return Page(entries=entries, title=header.title, author=header.author, notes=notes)
@@ -155,7 +155,7 @@ def _lead_only(header: Header, ctx: ExtractContext, notes: tuple[str, ...]) -> P
     """
     entry = lead(header, ctx, None)
     if entry is None:
-        raise ExtractError(
+        raise NoUpdates(
             f"{ctx.source}: no timestamped update line (like '19:50 GMT - Headline' or "
             f"'Update 2:52pm EST') found in {ctx.page_url}"
         )

@@ -91,13 +91,16 @@ def resolve_stamps(
     zone: ZoneInfo,
     day: date | None,
     fetched_at: datetime,
+    anchor: str = "the fetch time",
 ) -> ResolvedTimes:
     """Give every stamp a UTC instant, walking the page chronologically.
 
     With `day`, the oldest stamp is on that day and each strict step back in
     time of day means midnight was crossed. Without it, the newest stamp is
     placed on the fetch's local date (or the day before, if that would put it
-    after the fetch) and the same crossings are counted backwards from there.
+    after the fetch) and the same crossings are counted backwards from there;
+    `anchor` names what `fetched_at` stands for in the notes (the page's own
+    modification time, for the generic extractor).
     Relative labels (`Ago`) are exact instants already: they take part in
     telling the page's order but not in the walk.
     """
@@ -111,7 +114,7 @@ def resolve_stamps(
     first_day = (
         day if day is not None else _inferred_first_day(chronological_clocks, zone, fetched_at)
     )
-    walked = iter(_walk(chronological_clocks, zone, first_day, inferred))
+    walked = iter(_walk(chronological_clocks, zone, first_day, anchor if inferred else None))
     resolved = [
         _relative(stamp, fetched_at) if isinstance(stamp, Ago) else next(walked)
         for stamp in chronological
@@ -221,10 +224,22 @@ def _check_time_of_day(hour: int, minute: int) -> None:
         raise ValueError(f"not a time of day: {hour:02d}:{minute:02d}")
 
 
+# A step back in the time of day longer than this, oldest to newest, is a
+# midnight crossing; a shorter one is an update filed out of order (Les Echos
+# prints 7h07, 7h05, 7h07 on one morning). A crossing steps back by the length
+# of the night, 23.46 to 00.04 being nearly a whole day.
+CROSSING_STEP_BACK = 3 * 60
+
+
+def crossed_midnight(earlier: int, later: int) -> bool:
+    """Whether minutes-of-day `later`, following `earlier` in time, is on the next day."""
+    return earlier - later > CROSSING_STEP_BACK
+
+
 def _crossings(chronological: Sequence[tuple[int, int, str | None]]) -> int:
-    """How many times the time of day goes strictly backwards, oldest to newest."""
+    """How many midnights the times of day cross, oldest to newest."""
     minutes = [hour * 60 + minute for hour, minute, _ in chronological]
-    return sum(1 for earlier, later in pairwise(minutes) if later < earlier)
+    return sum(1 for earlier, later in pairwise(minutes) if crossed_midnight(earlier, later))
 
 
 def _inferred_first_day(
@@ -244,20 +259,20 @@ def _walk(
     chronological: Sequence[tuple[int, int, str | None]],
     zone: ZoneInfo,
     first_day: date,
-    inferred: bool,
+    inferred_from: str | None,
 ) -> list[tuple[datetime, tuple[str, ...]]]:
     current_day = first_day
     previous: int | None = None
     resolved: list[tuple[datetime, tuple[str, ...]]] = []
     for hour, minute, label in chronological:
         minutes = hour * 60 + minute
-        if previous is not None and minutes < previous:
+        if previous is not None and crossed_midnight(previous, minutes):
             current_day += timedelta(days=1)
         previous = minutes
         local = _local(current_day, hour, minute, zone)
         notes = [note for note in (label_note(label, local, zone), _dst_note(local, zone)) if note]
-        if inferred:
-            notes.append(f"the day ({current_day.isoformat()}) was inferred from the fetch time")
+        if inferred_from is not None:
+            notes.append(f"the day ({current_day.isoformat()}) was inferred from {inferred_from}")
         resolved.append((local.astimezone(UTC), tuple(notes)))
     return resolved
 

@@ -1,0 +1,717 @@
+"""The generic live-blog reading: repeated timestamped blocks, on pages never seen before.
+
+Live blogs without JSON-LD still share one shape: a run of sibling blocks
+(or a run of paragraphs, each opened by a stamp) that all carry a time. This
+module finds that run without knowing the outlet; no rule names a site, a
+domain or a site's class names.
+
+1. **Candidates.** Every element that carries a time is a candidate, of one
+   *kind*: an attribute holding an ISO 8601 date-time or an epoch
+   (`datetime`, any `data-*`, `title`, `content`; see `stamps`), microdata or
+   RDFa `datePublished`/`dateCreated`, or a printed stamp opening the
+   element's text ("11.04 Uhr: …", "9h05 - …", "4:53 pm", "10 p.m.",
+   "5 mins ago"). Script, style and form content is never read.
+2. **Heads.** From each candidate we climb to the largest ancestor that holds
+   no other candidate of its kind (and, for a printed stamp, whose text still
+   opens with it). Heads sharing a parent form a *series*.
+3. **The series.** Series of fewer than two heads (three for bare 24-hour
+   stamps without a meridiem, zone or "Uhr") are not a live blog. Series in
+   the page's `nav`, `header` or `footer`, and series whose every link points
+   into the page (a key-events summary repeating the updates) are dropped.
+   The best series has absolute times (relative "x ago" labels only when
+   nothing else is stamped), stands outside an `aside` (a sidebar feed is
+   read only when the page has no other), and has the most heads.
+4. **Blocks.** A head that is self-contained (a list item, an article, or
+   one holding its own heading or several paragraphs) is one update. A head
+   that is a single line (a paragraph or heading opened by the stamp) opens an
+   update that runs over the following siblings up to the next head, a
+   separator (`<hr>`, "___") or a heading.
+5. **Times**, per block, from what the block itself offers: a `datetime`
+   attribute (the element that shows the time), microdata, then the printed
+   stamp, then other date attributes. A printed time of day takes its day
+   from the block's own attributes, else the day heading above it
+   ("Donnerstag, 18. 7."), else the page's metadata (its latest stated
+   modification time bounds the newest update), the URL or the configured
+   date, else the fetch; midnights are found from page order (`times`).
+6. **Each update** gets its heading (else the stamp line's headline, else the
+   first sentence), a sanitised body, the author a byline element names, and
+   its permalink: a link wrapping the stamp or marked `rel=bookmark`, else the
+   block's `id` when the block is self-contained or something links to it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import NamedTuple
+
+import lxml.html
+from lxml.html import HtmlElement
+
+from aggregator.extract.markup import inner_html, web_url
+from aggregator.extract.sanitize import sanitize_html
+from aggregator.extract.stamps import (
+    Printed,
+    attribute_instant,
+    day_heading,
+    metadata_instant,
+    printed_stamp,
+)
+from aggregator.extract.times import (
+    Ago,
+    Stamp,
+    anchor_time,
+    label_note,
+    page_day,
+    resolve_stamps,
+)
+from aggregator.extract.titles import first_sentence_title
+from aggregator.model import ExtractContext, normalise_text
+
+_UNREAD = frozenset(
+    {"script", "style", "noscript", "template", "head", "svg", "button", "form", "select"}
+)
+_CHROME = frozenset({"nav", "header", "footer"})
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_SELF_CONTAINED = frozenset({"li", "article", "section", "tr", "dd"})
+_PARAGRAPHS = frozenset({"p", "div", "blockquote", "figure", "ul", "ol", "table"})
+_DATE_ATTRIBUTES = ("datetime",)
+_ITEMPROPS = frozenset({"datepublished", "datecreated"})
+_NOT_PUBLICATION = ("modif", "updat", "edit", "since", "before", "expir", "sort")
+_META_NAMES = frozenset(
+    {
+        "article:modified_time",
+        "article:published_time",
+        "og:updated_time",
+        "last-modified",
+        "date",
+        "dc.date",
+        "dc.date.issued",
+        "dc.date.modified",
+        "dcterms.modified",
+        "dcterms.created",
+        "dcterms.date",
+        "datepublished",
+        "datemodified",
+        "pubdate",
+        "publishdate",
+    }
+)
+_SEPARATOR_CHARACTERS = frozenset("_-*=\u2014\u2013\u2022~. ")
+_MIN_SERIES = 2
+_MIN_BARE_SERIES = 3
+_AUTHOR_LIMIT = 60
+_MEDIA = frozenset({"img", "picture", "video", "audio", "iframe", "embed", "object"})
+
+
+class _Candidate(NamedTuple):
+    element: HtmlElement
+    kind: str
+    value: datetime | Printed
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One update found by the generic reading, before its key is known."""
+
+    title: str
+    content_html: str
+    published: datetime
+    author: str | None
+    notes: tuple[str, ...]
+    identity: str | None
+    link: str | None
+    basis: str = "stated"  # stated in markup, printed on the page, or relative
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    kind: str
+    heads: tuple[HtmlElement, ...]
+    stamps: tuple[_Candidate, ...]
+    absolute: bool
+    aside: bool
+
+    def rank(self) -> tuple[bool, float]:
+        """Absolute times first; then size, a sidebar's counting half."""
+        return (self.absolute, len(self.heads) * (0.5 if self.aside else 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the generic reading found: its blocks and the notes on what it passed over."""
+
+    blocks: tuple[Block, ...]
+    notes: tuple[str, ...]
+    first: HtmlElement  # the first update's element: the page's header is above it
+
+
+def read_blocks(
+    root: HtmlElement, ctx: ExtractContext, stated_times: Iterable[str] = ()
+) -> Reading | None:
+    """The page's updates as repeated timestamped blocks, or None if it has no such series.
+
+    `stated_times` are further times the page states about itself (JSON-LD
+    `dateModified`, say), read with its metadata to date printed stamps.
+    """
+    candidates = list(_candidates(root, ctx))
+    series = _best_series(candidates)
+    if series is None:
+        return None
+    heads = set(series.heads)
+    segments = [_segment(head, heads) for head in series.heads]
+    by_element = _by_head(candidates, series.heads)
+    anchor, anchor_label = _page_anchor(root, ctx, heads, stated_times)
+    days = _heading_days(series.heads, anchor or anchor_time(ctx), ctx)
+    times = _block_times(series, by_element, days, anchor, anchor_label, ctx)
+    blocks: list[Block] = []
+    notes: list[str] = []
+    for number, (head, segment, when) in enumerate(
+        zip(series.heads, segments, times, strict=True), 1
+    ):
+        block = _block(head, segment, by_element[head], when, ctx)
+        if isinstance(block, str):
+            notes.append(f"block {number} {block}; it was skipped")
+        else:
+            blocks.append(block)
+    if len(blocks) < _MIN_SERIES:
+        return None
+    return Reading(tuple(blocks), tuple(notes), series.heads[0])
+
+
+# --- 1. candidates ----------------------------------------------------------------
+
+
+def _candidates(root: HtmlElement, ctx: ExtractContext) -> Iterator[_Candidate]:
+    """Every element carrying a time, in document order (see the module rules)."""
+    fetched = anchor_time(ctx)
+    stack: list[HtmlElement] = [root]
+    while stack:
+        element = stack.pop()
+        tag = element.tag
+        if not isinstance(tag, str) or tag in _UNREAD:
+            continue
+        yield from _attribute_times(element, ctx, fetched)
+        text = element.text
+        if text and not text.isspace() and (tag not in _HEADINGS or len(element) == 0 or True):
+            printed = printed_stamp(normalise_text(text))
+            if printed is not None:
+                whole = printed_stamp(normalise_text(element.text_content())) or printed
+                yield _Candidate(element, f"printed:{printed.shape}", whole)
+        stack.extend(reversed(element))
+
+
+def _attribute_times(
+    element: HtmlElement, ctx: ExtractContext, fetched: datetime
+) -> Iterator[_Candidate]:
+    itemprop = (element.get("itemprop") or element.get("property") or "").lower()
+    if itemprop.rsplit(":", 1)[-1] in _ITEMPROPS:
+        value = element.get("datetime") or element.get("content") or element.text_content()
+        instant = attribute_instant("datetime", value, ctx.timezone, fetched)
+        if instant is not None:
+            yield _Candidate(element, "@itemprop", instant)
+            return
+    for name, value in element.attrib.items():
+        if name in _DATE_ATTRIBUTES or name.startswith("data-") or name in ("title", "content"):
+            instant = attribute_instant(name, value, ctx.timezone, fetched)
+            if instant is not None:
+                yield _Candidate(element, f"@{name}", instant)
+
+
+# --- 2 and 3. heads and the series ---------------------------------------------------
+
+
+def _best_series(candidates: Sequence[_Candidate]) -> _Series | None:
+    kinds: dict[str, list[_Candidate]] = {}
+    for candidate in candidates:
+        kinds.setdefault(candidate.kind, []).append(candidate)
+    found: list[_Series] = []
+    for kind, members in kinds.items():
+        found.extend(_series_of(kind, members))
+    usable = [series for series in found if _usable(series)]
+    return max(usable, key=_Series.rank) if usable else None
+
+
+def _series_of(kind: str, members: Sequence[_Candidate]) -> Iterator[_Series]:
+    counts: Counter[HtmlElement] = Counter()
+    for member in members:
+        counts[member.element] += 1
+        for ancestor in member.element.iterancestors():
+            counts[ancestor] += 1
+    groups: dict[HtmlElement, list[tuple[HtmlElement, _Candidate]]] = {}
+    for member in members:
+        head = _climb(member, counts)
+        parent = head.getparent()
+        if parent is not None and not _in_chrome(head):
+            groups.setdefault(parent, []).append((head, member))
+    for parent, pairs in groups.items():
+        heads = tuple(dict.fromkeys(head for head, _ in pairs))
+        least = _MIN_BARE_SERIES if kind == "printed:clock" else _MIN_SERIES
+        if len(heads) < least:
+            continue
+        yield _Series(
+            kind=kind,
+            heads=heads,
+            stamps=tuple(member for _, member in pairs),
+            absolute=kind != "printed:relative",
+            aside=_inside(parent, frozenset({"aside"})),
+        )
+
+
+def _climb(member: _Candidate, counts: Counter[HtmlElement]) -> HtmlElement:
+    """The largest ancestor holding only this candidate of its kind (see rule 2)."""
+    head = member.element
+    opening = _opening(head) if isinstance(member.value, Printed) else None
+    while True:
+        parent = head.getparent()
+        if parent is None or parent.tag in ("body", "html") or counts[parent] > 1:
+            return head
+        if opening is not None and not _opening(parent).startswith(opening):
+            return head
+        head = parent
+
+
+def _opening(element: HtmlElement) -> str:
+    """The first characters of an element's text, to tell what it opens with."""
+    parts: list[str] = []
+    size = 0
+    for piece in element.itertext():
+        parts.append(piece)
+        size += len(piece)
+        if size > 40:
+            break
+    return normalise_text("".join(parts))[:12]
+
+
+def _inside(element: HtmlElement, tags: frozenset[str]) -> bool:
+    return element.tag in tags or any(ancestor.tag in tags for ancestor in element.iterancestors())
+
+
+def _usable(series: _Series) -> bool:
+    parent = series.heads[0].getparent()
+    if parent is None or _in_chrome(parent):
+        return False
+    return not all(_only_local_links(head) for head in series.heads)
+
+
+def _in_chrome(element: HtmlElement) -> bool:
+    """In navigation, a header (the page's or an article's byline) or the page's footer."""
+    for node in (element, *element.iterancestors()):
+        if node.tag in ("nav", "header"):
+            return True
+        if node.tag == "footer" and not any(a.tag == "article" for a in node.iterancestors()):
+            return True
+    return False
+
+
+def _only_local_links(head: HtmlElement) -> bool:
+    """A summary entry: short, and every link in it points into this page."""
+    links = [link.get("href") or "" for link in head.iter("a")]
+    return (
+        bool(links)
+        and all(href.startswith("#") for href in links)
+        and len(normalise_text(head.text_content())) < 300
+        and _link_share(head) > 0.5
+    )
+
+
+def _link_share(element: HtmlElement) -> float:
+    text = len(normalise_text(element.text_content()))
+    linked = sum(len(normalise_text(link.text_content())) for link in element.iter("a"))
+    return linked / text if text else 0.0
+
+
+# --- 4. blocks ---------------------------------------------------------------------
+
+
+def _self_contained(head: HtmlElement) -> bool:
+    if head.tag in _SELF_CONTAINED:
+        return True
+    if any(node.tag in _HEADINGS for node in head.iterdescendants()):
+        return True
+    return sum(1 for child in head if child.tag in _PARAGRAPHS) >= 2
+
+
+def _segment(head: HtmlElement, heads: set[HtmlElement]) -> list[HtmlElement]:
+    """The head and, for a one-line head, the siblings that continue its update."""
+    if _self_contained(head):
+        return [head]
+    segment = [head]
+    for sibling in head.itersiblings():
+        if sibling in heads or not isinstance(sibling.tag, str):
+            if sibling in heads:
+                break
+            continue
+        if sibling.tag in _HEADINGS or sibling.tag == "hr" or _is_separator(sibling):
+            break
+        if sibling.tag in _UNREAD or sibling.tag in ("aside", "nav"):
+            continue
+        segment.append(sibling)
+    return segment
+
+
+def _is_separator(element: HtmlElement) -> bool:
+    text = normalise_text(element.text_content())
+    return bool(text) and len(text) <= 40 and set(text) <= _SEPARATOR_CHARACTERS
+
+
+def _by_head(
+    candidates: Sequence[_Candidate], heads: Sequence[HtmlElement]
+) -> dict[HtmlElement, list[_Candidate]]:
+    """Every candidate inside each head, in document order."""
+    owned: dict[HtmlElement, list[_Candidate]] = {head: [] for head in heads}
+    for candidate in candidates:
+        for node in (candidate.element, *candidate.element.iterancestors()):
+            if node in owned:
+                owned[node].append(candidate)
+                break
+    return owned
+
+
+# --- 5. times ------------------------------------------------------------------------
+
+
+class _When(NamedTuple):
+    instant: datetime | None
+    notes: tuple[str, ...]
+
+
+def _block_times(
+    series: _Series,
+    by_element: dict[HtmlElement, list[_Candidate]],
+    days: Sequence[tuple[date, str] | None],
+    anchor: datetime | None,
+    anchor_label: str,
+    ctx: ExtractContext,
+) -> list[_When]:
+    """Each head's time (rule 5); printed stamps without a day are walked together."""
+    whens: list[_When | None] = []
+    walk: list[tuple[int, Stamp | Ago]] = []
+    for index, head in enumerate(series.heads):
+        own = by_element[head]
+        machine = _machine_time(own)
+        printed = next((c.value for c in own if isinstance(c.value, Printed)), None)
+        heading = days[index]
+        if machine is not None and printed is None:
+            whens.append(_When(machine, ()))
+        elif machine is not None and printed is not None:
+            whens.append(_combined(machine, printed, ctx))
+        elif printed is not None and isinstance(printed.when, Stamp) and heading is not None:
+            whens.append(_on_day(printed.when, heading, ctx))
+        elif printed is not None:
+            whens.append(None)
+            walk.append((index, printed.when))
+        else:
+            whens.append(_When(None, ("has no time that could be read",)))
+    if walk:
+        day = None if anchor is not None else page_day(ctx)
+        bound = anchor if anchor is not None else anchor_time(ctx)
+        label = anchor_label if anchor is not None else "the fetch time"
+        resolved = resolve_stamps([stamp for _, stamp in walk], ctx.timezone, day, bound, label)
+        for (index, _), instant, notes in zip(walk, resolved.instants, resolved.notes, strict=True):
+            whens[index] = _When(instant, notes)
+    return [when if when is not None else _When(None, ()) for when in whens]
+
+
+def _machine_time(own: Sequence[_Candidate]) -> datetime | None:
+    """The block's stated time: a `datetime` attribute, microdata, then other attributes."""
+    stated = [c for c in own if isinstance(c.value, datetime)]
+    for wanted in ("@datetime", "@itemprop"):
+        for candidate in stated:
+            if candidate.kind == wanted:
+                assert isinstance(candidate.value, datetime)
+                return candidate.value
+    ranked = sorted(
+        stated,
+        key=lambda c: (
+            any(word in c.kind for word in _NOT_PUBLICATION),
+            c.kind in ("@title", "@content"),
+        ),
+    )
+    for candidate in ranked:
+        assert isinstance(candidate.value, datetime)
+        return candidate.value
+    return None
+
+
+def _combined(machine: datetime, printed: Printed, ctx: ExtractContext) -> _When:
+    """A printed time with a stated one: the stated instant when they agree, else the
+    printed time on the stated instant's local day (what a reader sees wins)."""
+    if not isinstance(printed.when, Stamp):
+        return _When(machine, ())
+    local = machine.astimezone(ctx.timezone)
+    if (local.hour, local.minute) == (printed.when.hour, printed.when.minute):
+        return _When(machine, ())
+    shown = datetime.combine(
+        local.date(), time(printed.when.hour, printed.when.minute), tzinfo=ctx.timezone
+    ).astimezone(UTC)
+    note = (
+        f"the page shows {printed.when.hour:02d}:{printed.when.minute:02d} where its markup "
+        f"states {machine:%Y-%m-%dT%H:%MZ}; the time shown was used"
+    )
+    return _When(shown, (note,))
+
+
+def _on_day(stamp: Stamp, heading: tuple[date, str], ctx: ExtractContext) -> _When:
+    day, text = heading
+    local = datetime.combine(day, time(stamp.hour, stamp.minute), tzinfo=ctx.timezone)
+    notes = [f"the day ({day.isoformat()}) came from the heading '{text}'"]
+    contradiction = label_note(stamp.label, local, ctx.timezone)
+    if contradiction:
+        notes.append(contradiction)
+    return _When(local.astimezone(UTC), tuple(notes))
+
+
+def _heading_days(
+    heads: Sequence[HtmlElement], anchor: datetime, ctx: ExtractContext
+) -> list[tuple[date, str] | None]:
+    """The day heading above each head, within the series' container, if there is one."""
+    container = heads[0].getparent()
+    assert container is not None
+    head_set = set(heads)
+    bound = anchor.astimezone(ctx.timezone).date()
+    current: tuple[date, str] | None = None
+    found: dict[HtmlElement, tuple[date, str] | None] = {}
+    stack: list[HtmlElement] = [container]
+    while stack:
+        element = stack.pop()
+        if element in head_set:
+            found[element] = current
+            continue
+        if not isinstance(element.tag, str) or element.tag in _UNREAD:
+            continue
+        if element.tag in _HEADINGS or element.getparent() is container:
+            text = normalise_text(element.text_content())
+            day = day_heading(text, bound) if text else None
+            if day is not None:
+                current = (day, text)
+                continue
+        stack.extend(reversed(element))
+    return [found.get(head) for head in heads]
+
+
+def _page_anchor(
+    root: HtmlElement, ctx: ExtractContext, heads: set[HtmlElement], stated: Iterable[str]
+) -> tuple[datetime | None, str]:
+    """The latest time the page states about itself (metadata), bounded by the fetch."""
+    fetched = anchor_time(ctx)
+    values: list[str] = list(stated)
+    for meta in root.iter("meta"):
+        name = (meta.get("property") or meta.get("name") or meta.get("itemprop") or "").lower()
+        if name in _META_NAMES and meta.get("content"):
+            values.append(meta.get("content") or "")
+    for element in root.iter("time"):
+        if element.get("datetime") and not any(a in heads for a in element.iterancestors()):
+            values.append(element.get("datetime") or "")
+    instants = [
+        instant
+        for instant in (metadata_instant(value, ctx.timezone, fetched) for value in values)
+        if instant is not None
+    ]
+    if not instants:
+        return None, ""
+    latest = max(instants)
+    return latest, f"the page's own time ({latest:%Y-%m-%dT%H:%MZ})"
+
+
+# --- 6. each update ------------------------------------------------------------------
+
+
+def _block(
+    head: HtmlElement,
+    segment: Sequence[HtmlElement],
+    own: Sequence[_Candidate],
+    when: _When,
+    ctx: ExtractContext,
+) -> Block | str:
+    if when.instant is None:
+        return when.notes[0] if when.notes else "has no time that could be read"
+    printed = next((c for c in own if isinstance(c.value, Printed)), None)
+    stamp_element = printed.element if printed is not None else _shown_time(own)
+    permalink = _permalink(head, stamp_element, ctx.page_url)
+    headline = None
+    if printed is not None:
+        line = _stamp_line(printed.element, head)
+        opened = printed_stamp(normalise_text(line.text_content()))
+        if opened is not None and opened.headline:
+            headline, stamp_element = opened.headline, line
+    title_element = _heading(head, stamp_element) if _self_contained(head) else None
+    author = _author(head)
+    pieces = _content(head, segment, stamp_element, printed, title_element, headline is not None)
+    content = sanitize_html(pieces, ctx.page_url).strip()
+    text_title = (
+        (normalise_text(title_element.text_content()) if title_element is not None else None)
+        or headline
+        or _first_sentence(content)
+    )
+    if not text_title:
+        return "has neither a title nor any text"
+    identity = web_url(ctx.page_url, permalink.get("href")) if permalink is not None else None
+    anchor = head.get("id")
+    if identity is None and anchor and (_self_contained(head) or _linked(head, anchor)):
+        identity = web_url(ctx.page_url, f"#{anchor}")
+    return Block(
+        title=text_title,
+        content_html=content,
+        published=when.instant,
+        author=author,
+        notes=when.notes,
+        identity=identity,
+        link=identity,
+    )
+
+
+def _stamp_line(stamp: HtmlElement, head: HtmlElement) -> HtmlElement:
+    """The line a printed stamp opens: its nearest block ancestor within the head
+    ("<h2><span>08:39 GMT</span> – Headline</h2>")."""
+    for node in (stamp, *stamp.iterancestors()):
+        if node.tag in _HEADINGS or node.tag in _PARAGRAPHS or node.tag == "li" or node is head:
+            return node
+    return stamp
+
+
+def _shown_time(own: Sequence[_Candidate]) -> HtmlElement | None:
+    for candidate in own:
+        if candidate.kind in ("@datetime", "@itemprop"):
+            return candidate.element
+    return None
+
+
+def _permalink(head: HtmlElement, stamp: HtmlElement | None, page_url: str) -> HtmlElement | None:
+    for link in head.iter("a"):
+        href = link.get("href")
+        if web_url(page_url, href) is None:
+            continue
+        wraps = stamp is not None and (
+            link is stamp or any(a is link for a in stamp.iterancestors())
+        )
+        marked = (
+            "bookmark" in (link.get("rel") or "").lower().split()
+            or "permalink" in (link.get("class") or "").lower()
+        )
+        if wraps or marked:
+            return link
+    return None
+
+
+def _linked(head: HtmlElement, anchor: str) -> bool:
+    root = head.getroottree().getroot()
+    return any(link.get("href") == f"#{anchor}" for link in root.iter("a"))
+
+
+def _heading(head: HtmlElement, stamp: HtmlElement | None) -> HtmlElement | None:
+    for node in head.iterdescendants():
+        if node.tag in _HEADINGS:
+            holds_stamp = stamp is not None and (
+                node is stamp or any(a is node for a in stamp.iterancestors())
+            )
+            if not holds_stamp and normalise_text(node.text_content()):
+                return node
+    return None
+
+
+def _author(head: HtmlElement) -> str | None:
+    for node in head.iterdescendants():
+        if not isinstance(node.tag, str):
+            continue
+        marks = " ".join(
+            (node.get("rel") or "", node.get("itemprop") or "", node.get("class") or "")
+        ).lower()
+        if "author" in marks or "byline" in marks:
+            name = normalise_text(node.text_content())
+            if name.lower().startswith("by "):
+                name = name[3:].strip()
+            if name and len(name) <= _AUTHOR_LIMIT and not any(ch.isdigit() for ch in name):
+                return name
+    return None
+
+
+def _content(
+    head: HtmlElement,
+    segment: Sequence[HtmlElement],
+    stamp: HtmlElement | None,
+    printed: _Candidate | None,
+    title: HtmlElement | None,
+    headline: bool,
+) -> str:
+    """The update's HTML without its stamp, its title and a permalink that only wraps the stamp."""
+    clone = copy.deepcopy(head)
+    stamp_path, title_path = _path(head, stamp), _path(head, title)
+    found = _follow(clone, stamp_path) if stamp_path is not None else None
+    located = _follow(clone, title_path) if title_path is not None else None
+    if located is not None:
+        _remove(located)
+    if found is not None and found is not located:
+        if headline or printed is None:
+            _remove(found)
+        else:
+            opened = printed_stamp(normalise_text(found.text or ""))
+            found.text = opened.rest + " " if opened is not None else found.text
+            if not normalise_text(found.text_content()):
+                _remove(found)
+    whole = (
+        "" if _empty(clone) else inner_html(clone) if _self_contained(head) else _outer_html(clone)
+    )
+    parts = [whole]
+    parts.extend(_outer_html(node) for node in segment[1:])
+    return "".join(parts)
+
+
+def _outer_html(element: HtmlElement) -> str:
+    return str(lxml.html.tostring(element, encoding="unicode", with_tail=False))
+
+
+def _path(top: HtmlElement, node: HtmlElement | None) -> list[int] | None:
+    """Child indexes from `top` down to `node`, to find its twin in a copy."""
+    if node is None:
+        return None
+    path: list[int] = []
+    current = node
+    while current is not top:
+        parent = current.getparent()
+        if parent is None:
+            return None
+        path.append(parent.index(current))
+        current = parent
+    return list(reversed(path))
+
+
+def _follow(top: HtmlElement, path: Sequence[int]) -> HtmlElement | None:
+    current = top
+    for index in path:
+        if index >= len(current):
+            return None
+        current = current[index]
+    return current if current is not top else None
+
+
+def _remove(element: HtmlElement) -> None:
+    """Remove an element and the wrappers it leaves empty (a link, a `<p>` around a time)."""
+    parent = element.getparent()
+    element.drop_tree()
+    while parent is not None and parent.getparent() is not None and _empty(parent):
+        above = parent.getparent()
+        parent.drop_tree()
+        parent = above
+
+
+def _empty(element: HtmlElement) -> bool:
+    if normalise_text(element.text_content()):
+        return False
+    return not any(node.tag in _MEDIA for node in element.iter())
+
+
+def _first_sentence(content: str) -> str | None:
+    if not content:
+        return None
+    fragment = lxml.html.fragment_fromstring(content, create_parent="div")
+    for node in fragment.iter():
+        if node.tag in ("p", "li", "blockquote", "figcaption") or node is fragment:
+            text = normalise_text(node.text_content())
+            if text and node is not fragment:
+                return first_sentence_title(text)
+    text = normalise_text(fragment.text_content())
+    return first_sentence_title(text) if text else None
