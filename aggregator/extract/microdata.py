@@ -42,9 +42,7 @@ def read_microdata(root: HtmlElement, ctx: ExtractContext) -> Reading | None:
 
 def _update_items(root: HtmlElement) -> Iterator[HtmlElement]:
     """Items that are a live blog's updates: `liveBlogUpdate`, or posts inside a LiveBlogPosting."""
-    for element in root.iter():
-        if not isinstance(element.tag, str) or not _scoped(element):
-            continue
+    for element in root.xpath("//*[@itemscope or @typeof]"):
         props = (element.get("itemprop") or element.get("property") or "").split()
         if "liveBlogUpdate" in props or (
             _type(element) in _UPDATE_TYPES
