@@ -435,3 +435,31 @@ def test_future_tolerance_is_kept() -> None:
     items = _items([(FETCHED + timedelta(hours=2)).isoformat(), "2024-07-18T08:00:00+00:00"])
     with pytest.raises(NoUpdates):
         read(f"<ul>{items}</ul>")
+
+
+def test_a_newest_update_wrapped_apart_joins_the_run_beside_it() -> None:
+    """ "Latest" above the newest update puts it in a container of its own."""
+    body = (
+        "<div><div class='top'><h3>Latest</h3><p><b>12.00 </b>Newest, set apart.</p></div>"
+        "<div class='rest'><p><b>11.30 </b>Third.</p><p><b>10.15 </b>Second.</p>"
+        "<p><b>09.05 </b>First.</p></div></div>"
+    )
+    page = read(body, "UTC", day=date(2024, 7, 18))
+    assert [entry.title for entry in page.entries] == [
+        "First.",
+        "Second.",
+        "Third.",
+        "Newest, set apart.",
+    ]
+
+
+def test_an_update_that_is_only_an_embed_is_titled_by_its_fallback_text() -> None:
+    body = (
+        "<div><p><b>11.30 </b>Third.</p><p><b>10.15 </b></p>"
+        "<p><iframe src='https://embed.example/1'>&lt;noframe&gt;Tweet: the mayor speaks"
+        "&lt;/noframe&gt;</iframe></p><p><b>09.05 </b>First.</p></div>"
+    )
+    page = read(body, "UTC", day=date(2024, 7, 18))
+    middle = page.entries[1]
+    assert middle.title == "Tweet: the mayor speaks"
+    assert "the mayor speaks" in middle.content_html and "<iframe" not in middle.content_html

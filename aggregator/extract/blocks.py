@@ -42,6 +42,7 @@ domain or a site's class names.
 from __future__ import annotations
 
 import copy
+import html
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -241,24 +242,46 @@ def _series_of(kind: str, members: Sequence[_Candidate]) -> Iterator[_Series]:
         counts[member.element] += 1
         for ancestor in member.element.iterancestors():
             counts[ancestor] += 1
-    groups: dict[HtmlElement, list[tuple[HtmlElement, _Candidate]]] = {}
-    for member in members:
+    groups: dict[HtmlElement, list[tuple[int, HtmlElement, _Candidate]]] = {}
+    for order, member in enumerate(members):
         head = _climb(member, counts)
         parent = head.getparent()
         if parent is not None and not _in_chrome(head):
-            groups.setdefault(parent, []).append((head, member))
+            groups.setdefault(parent, []).append((order, head, member))
+    least = _MIN_BARE_SERIES if kind == "printed:clock" else _MIN_SERIES
     for parent, pairs in groups.items():
-        heads = tuple(dict.fromkeys(head for head, _ in pairs))
-        least = _MIN_BARE_SERIES if kind == "printed:clock" else _MIN_SERIES
-        if len(heads) < least:
+        if len({head for _, head, _ in pairs}) < least:
             continue
+        pairs = sorted([*pairs, *_near_siblings(parent, pairs, groups)], key=lambda p: p[0])
         yield _Series(
             kind=kind,
-            heads=heads,
-            stamps=tuple(member for _, member in pairs),
+            heads=tuple(dict.fromkeys(head for _, head, _ in pairs)),
+            stamps=tuple(member for _, _, member in pairs),
             absolute=kind != "printed:relative",
             aside=_inside(parent, frozenset({"aside"})),
         )
+
+
+def _near_siblings(
+    parent: HtmlElement,
+    pairs: Sequence[tuple[int, HtmlElement, _Candidate]],
+    groups: dict[HtmlElement, list[tuple[int, HtmlElement, _Candidate]]],
+) -> list[tuple[int, HtmlElement, _Candidate]]:
+    """Heads of the same kind and tag in the containers beside this one, fewer than here.
+
+    A page may wrap its newest update apart ("Latest" above it) or split its
+    run across sibling containers; those heads are near-siblings of the run.
+    """
+    grandparent = parent.getparent()
+    tags = {head.tag for _, head, _ in pairs}
+    joined: list[tuple[int, HtmlElement, _Candidate]] = []
+    for other, others in groups.items():
+        if other is parent or other.getparent() is not grandparent or len(others) >= len(pairs):
+            continue
+        heads = [head for _, head, _ in others]
+        if all(head.tag in tags for head in heads) and not any(map(_only_local_links, heads)):
+            joined.extend(others)
+    return joined
 
 
 def _climb(member: _Candidate, counts: Counter[HtmlElement]) -> HtmlElement:
@@ -548,7 +571,11 @@ def _block(
         or _first_sentence(content)
     )
     if not text_title:
-        return "has neither a title nor any text"
+        embedded = _embed_text(segment)
+        if embedded is None:
+            return "has neither a title nor any text"
+        text_title = first_sentence_title(embedded)
+        content = f"{content}<p>{html.escape(embedded, quote=False)}</p>"
     identity = web_url(ctx.page_url, permalink.get("href")) if permalink is not None else None
     anchor = head.get("id")
     if identity is None and anchor and (_self_contained(head) or _linked(head, anchor)):
@@ -562,6 +589,19 @@ def _block(
         identity=identity,
         link=identity,
     )
+
+
+def _embed_text(segment: Sequence[HtmlElement]) -> str | None:
+    """The fallback text of a frame the update is made of (a tweet shown in an iframe),
+    which browsers never show and the sanitiser drops with the frame."""
+    for node in segment:
+        for frame in node.iter("iframe", "object"):
+            # libxml2 keeps a frame's content raw: entities and tags arrive as text.
+            inner = html.unescape(normalise_text(frame.text_content()))
+            if inner:
+                text = lxml.html.fragment_fromstring(inner, create_parent="div").text_content()
+                return normalise_text(text) or None
+    return None
 
 
 def _stamp_line(stamp: HtmlElement, head: HtmlElement) -> HtmlElement:
