@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from aggregator import __version__, logs, opml
+from aggregator import __version__, cli_onboard, logs, opml
 from aggregator.collect import PollSummary, collect_sources
 from aggregator.config import Settings, config_path, load_settings, parse_duration
 from aggregator.errors import AggregatorError, StoreError
@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         "what a source reads)",
     )
 
+    cli_onboard.add_parsers(commands)  # `try URL` and `add URL --name NAME`
+
     database = commands.add_parser("db", help="the database schema")
     steps = database.add_subparsers(dest="action", required=True, metavar="ACTION")
     steps.add_parser("upgrade", help="create the schema or upgrade it to the newest revision")
@@ -277,6 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Not loaded first: the config may have no sources yet (the import
             # is what fills it); the file it would become is loaded instead.
             return cmd_opml_import(config_path(args.config), args)
+        if args.command in cli_onboard.COMMANDS:
+            # Before any config is loaded (`try` needs none; `add` may give a config
+            # its first source) and without a store: neither opens the database.
+            return cli_onboard.run(args, config_path(args.config))
         settings = load_settings(config_path(args.config))
         if getattr(args, "source", None):
             settings.source(args.source)  # an unknown name fails before the database is made
@@ -396,8 +402,7 @@ def _entry_total(model: ReadModel) -> int:
 
 def _describe(summary: PollSummary) -> str:
     if summary.error:
-        kind = f" ({summary.error_kind})" if summary.error_kind else ""
-        return f"error{kind}: {summary.error}"
+        return f"error: {summary.error}"
     if summary.not_modified:
         return "not modified"
     return (
@@ -600,7 +605,6 @@ def cmd_sources(settings: Settings, store: SqlStore, args: argparse.Namespace) -
                 "entries": state.entry_count,
                 "failures": state.consecutive_failures,
                 "error": state.last_error,
-                "error_kind": state.last_error_kind,
             }
         )
     if args.json:
@@ -619,22 +623,12 @@ def _print_table(rows: list[dict[str, str | int | None]]) -> None:
     header = ["SOURCE", "LAST POLL", "OUTCOME", "NEXT POLL", "ENTRIES", "FAILURES", "LAST ERROR"]
     defaults = ["", "never", "-", "due now", "0", "0", ""]
     table = [header] + [
-        [str(value if value is not None else defaults[i]) for i, value in enumerate(shown.values())]
-        for shown in map(_table_row, rows)
+        [str(value if value is not None else defaults[i]) for i, value in enumerate(row.values())]
+        for row in rows
     ]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
-
-
-def _table_row(row: dict[str, str | int | None]) -> dict[str, str | int | None]:
-    """A `sources --json` row as the table shows it: the kind joins the outcome,
-    `failed (no-updates)`, so a glance down one column tells failures apart."""
-    shown = dict(row)
-    kind = shown.pop("error_kind", None)
-    if kind is not None:
-        shown["outcome"] = f"{shown['outcome']} ({kind})"
-    return shown
 
 
 _COMMANDS = {
