@@ -463,3 +463,43 @@ def test_an_update_that_is_only_an_embed_is_titled_by_its_fallback_text() -> Non
     middle = page.entries[1]
     assert middle.title == "Tweet: the mayor speaks"
     assert "the mayor speaks" in middle.content_html and "<iframe" not in middle.content_html
+
+
+def test_timestamped_blocks_unrelated_to_the_json_ld_are_left_out() -> None:
+    """A list of other articles with times is not the live blog the JSON-LD describes."""
+    ld = _json_ld(
+        [
+            {
+                "headline": f"Live {n}",
+                "datePublished": f"2024-07-18T0{n}:00:00Z",
+                "articleBody": f"Live update {n} with words of its own, long enough to match.",
+            }
+            for n in (7, 8)
+        ]
+    )
+    others = "".join(
+        f"<li><time datetime='2024-07-1{n}T10:00:00Z'>x</time><p>Other article {n} teaser "
+        "with a different text altogether.</p></li>"
+        for n in range(1, 5)
+    )
+    page = read(f"{ld}<ul>{others}</ul>")
+    assert [entry.title for entry in page.entries] == ["Live 7", "Live 8"]
+    assert any("were left out" in note for note in page.notes)
+
+
+def test_a_printed_time_corrects_json_ld_on_the_json_ld_day() -> None:
+    """A printed "10.01" (no date) moves a JSON-LD time to 10.01 of the JSON-LD's own day."""
+    texts = [f"Update {n} with words of its own, long enough to be matched here." for n in (1, 2)]
+    ld = _json_ld(
+        [
+            {"headline": "One", "datePublished": "2024-07-10T08:20:00Z", "articleBody": texts[0]},
+            {"headline": "Two", "datePublished": "2024-07-10T07:00:00Z", "articleBody": texts[1]},
+        ]
+    )
+    html = (
+        f"<div><p><b>10.01 </b>{texts[0]}</p><p><b>09.00 </b>{texts[1]}</p>"
+        f"<p><b>08.00 </b>Update 0, only on the page, with words of its own.</p></div>"
+    )
+    page = read(ld + html, "UTC")
+    one = next(entry for entry in page.entries if entry.title == "One")
+    assert one.published == datetime(2024, 7, 10, 10, 1, tzinfo=UTC)

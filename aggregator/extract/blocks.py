@@ -125,7 +125,9 @@ class Block:
     notes: tuple[str, ...]
     identity: str | None
     link: str | None
-    basis: str = "stated"  # stated in markup, printed on the page, or relative
+    # How the time was read: "stated" in markup (or a printed time on a stated
+    # day), "printed" (a time of day whose day was worked out), or "relative".
+    basis: str = "stated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +402,7 @@ def _by_head(
 class _When(NamedTuple):
     instant: datetime | None
     notes: tuple[str, ...]
+    basis: str = "stated"  # see Block.basis
 
 
 def _block_times(
@@ -434,8 +437,12 @@ def _block_times(
         bound = anchor if anchor is not None else anchor_time(ctx)
         label = anchor_label if anchor is not None else "the fetch time"
         resolved = resolve_stamps([stamp for _, stamp in walk], ctx.timezone, day, bound, label)
-        for (index, _), instant, notes in zip(walk, resolved.instants, resolved.notes, strict=True):
-            whens[index] = _When(instant, notes)
+        for (index, stamp), instant, notes in zip(
+            walk, resolved.instants, resolved.notes, strict=True
+        ):
+            whens[index] = _When(
+                instant, notes, "relative" if isinstance(stamp, Ago) else "printed"
+            )
     return [when if when is not None else _When(None, ()) for when in whens]
 
 
@@ -485,7 +492,7 @@ def _on_day(stamp: Stamp, heading: tuple[date, str], ctx: ExtractContext) -> _Wh
     contradiction = label_note(stamp.label, local, ctx.timezone)
     if contradiction:
         notes.append(contradiction)
-    return _When(local.astimezone(UTC), tuple(notes))
+    return _When(local.astimezone(UTC), tuple(notes), "printed")
 
 
 def _heading_days(
@@ -588,6 +595,7 @@ def _block(
         notes=when.notes,
         identity=identity,
         link=identity,
+        basis=when.basis,
     )
 
 

@@ -85,9 +85,10 @@ import re
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
 
 import lxml.etree
 import lxml.html
@@ -260,7 +261,7 @@ def extract(body: bytes, ctx: ExtractContext) -> Page:
     from_html, html_notes = _from_markup(root, ctx, _stated_times(values))
     notes = (*notes, *html_notes)
     if from_ld is not None and from_html is not None:
-        return _page(_merged(from_ld, from_html), ctx, notes)
+        return _page(_merged(from_ld, from_html, ctx.timezone), ctx, notes)
     if from_ld is not None or from_html is not None:
         reading = from_ld if from_ld is not None else from_html
         assert reading is not None
@@ -357,21 +358,25 @@ def _stated_times(values: Sequence[Any]) -> list[str]:
     ]
 
 
-def _merged(primary: _Reading, secondary: _Reading) -> _Reading:
+def _merged(primary: _Reading, secondary: _Reading, zone: ZoneInfo) -> _Reading:
     """JSON-LD and the page's own blocks, merged by identity, never doubled.
 
     An update of the HTML matches a JSON-LD one by identity, else by the
-    opening of its text, else by a title no other update has. A match keeps
-    the JSON-LD update, with the time the page shows when the two disagree
-    (JSON-LD often carries the time a post was written, not when it went up);
-    a block the JSON-LD does not list (it holds only the newest, say) is added.
+    opening of its text, else by a title no other update has. The blocks are
+    the same live blog only when at least half of them, or three, match;
+    otherwise they are something else the page lists and are left out. A
+    match keeps the JSON-LD update, with the time the page *shows* when the
+    two disagree (JSON-LD often states when a scheduled post was written): a
+    stated time as it is, a printed time of day on the JSON-LD's day, never
+    a relative one. Blocks the JSON-LD leaves out (it lists only the newest,
+    say) are added.
     """
     by_identity = {draft.identity: draft for draft in primary.drafts if draft.identity}
     texts = [(_letters(draft.content_html), draft) for draft in primary.drafts]
     titles = Counter(normalise_text(draft.title).lower() for draft in primary.drafts)
     by_title = {normalise_text(draft.title).lower(): draft for draft in primary.drafts}
-    replaced: dict[int, _Draft] = {}
-    added: list[_Draft] = []
+    matches: list[tuple[_Draft, _Draft]] = []
+    unmatched: list[_Draft] = []
     for block in secondary.drafts:
         title = normalise_text(block.title).lower()
         letters = _letters(block.content_html)
@@ -381,20 +386,45 @@ def _merged(primary: _Reading, secondary: _Reading) -> _Reading:
             or (by_title.get(title) if titles[title] == 1 else None)
         )
         if match is None:
-            added.append(block)
-        elif block.basis != "relative" and _minute(block.published) != _minute(match.published):
+            unmatched.append(block)
+        else:
+            matches.append((block, match))
+    if len(matches) * 2 < len(secondary.drafts) and len(matches) < _SAME_BLOG:
+        note = (
+            f"the page's {len(secondary.drafts)} timestamped blocks share only {len(matches)} "
+            "update(s) with its JSON-LD; they were left out"
+        )
+        return replace(primary, notes=(*primary.notes, note))
+    replaced: dict[int, _Draft] = {}
+    for block, match in matches:
+        shown = _shown_time(block, match, zone)
+        if shown is not None and _minute(shown) != _minute(match.published):
             note = (
                 f"JSON-LD states {match.published:%Y-%m-%dT%H:%MZ}, the page shows "
-                f"{block.published:%Y-%m-%dT%H:%MZ}; the time shown was used"
+                f"{shown:%Y-%m-%dT%H:%MZ}; the time shown was used"
             )
-            replaced[id(match)] = replace(
-                match, published=block.published, notes=(*match.notes, note)
-            )
+            replaced[id(match)] = replace(match, published=shown, notes=(*match.notes, note))
     drafts = tuple(replaced.get(id(draft), draft) for draft in primary.drafts)
     notes = primary.notes
-    if added:
-        notes = (*notes, f"{len(added)} update(s) on the page are not in its JSON-LD; added")
-    return replace(primary, drafts=(*drafts, *added), notes=notes)
+    if unmatched:
+        notes = (*notes, f"{len(unmatched)} update(s) on the page are not in its JSON-LD; added")
+    return replace(primary, drafts=(*drafts, *unmatched), notes=notes)
+
+
+_SAME_BLOG = 3
+
+
+def _shown_time(block: _Draft, match: _Draft, zone: ZoneInfo) -> datetime | None:
+    """The time a block shows, for the JSON-LD update it matches (see `_merged`)."""
+    if block.basis == "stated":
+        return block.published
+    if block.basis == "printed":
+        shown = block.published.astimezone(zone)
+        day = match.published.astimezone(zone).date()
+        return datetime.combine(day, shown.timetz().replace(tzinfo=None), tzinfo=zone).astimezone(
+            UTC
+        )
+    return None
 
 
 _FINGERPRINT = 40
