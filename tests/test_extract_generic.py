@@ -487,19 +487,20 @@ def test_timestamped_blocks_unrelated_to_the_json_ld_are_left_out() -> None:
     assert any("were left out" in note for note in page.notes)
 
 
-def test_a_printed_time_corrects_json_ld_on_the_json_ld_day() -> None:
-    """A printed "10.01" (no date) moves a JSON-LD time to 10.01 of the JSON-LD's own day."""
+def test_a_printed_time_never_overrides_a_json_ld_instant() -> None:
+    """A printed "10.01" rests on the configured zone; the JSON-LD states the instant."""
     texts = [f"Update {n} with words of its own, long enough to be matched here." for n in (1, 2)]
     ld = _json_ld(
         [
-            {"headline": "One", "datePublished": "2024-07-10T08:20:00Z", "articleBody": texts[0]},
-            {"headline": "Two", "datePublished": "2024-07-10T07:00:00Z", "articleBody": texts[1]},
+            {"headline": "One", "datePublished": "2024-07-10T09:01:00Z", "articleBody": texts[0]},
+            {"headline": "Two", "datePublished": "2024-07-10T08:00:00Z", "articleBody": texts[1]},
         ]
     )
     html = (
         f"<div><p><b>10.01 </b>{texts[0]}</p><p><b>09.00 </b>{texts[1]}</p>"
         f"<p><b>08.00 </b>Update 0, only on the page, with words of its own.</p></div>"
     )
-    page = read(ld + html, "UTC")
+    page = read(ld + html, "Europe/London")
     one = next(entry for entry in page.entries if entry.title == "One")
-    assert one.published == datetime(2024, 7, 10, 10, 1, tzinfo=UTC)
+    assert one.published == datetime(2024, 7, 10, 9, 1, tzinfo=UTC)
+    assert len(page.entries) == 3

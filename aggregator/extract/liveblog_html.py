@@ -85,10 +85,9 @@ import re
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import urljoin
-from zoneinfo import ZoneInfo
 
 import lxml.etree
 import lxml.html
@@ -261,7 +260,7 @@ def extract(body: bytes, ctx: ExtractContext) -> Page:
     from_html, html_notes = _from_markup(root, ctx, _stated_times(values))
     notes = (*notes, *html_notes)
     if from_ld is not None and from_html is not None:
-        return _page(_merged(from_ld, from_html, ctx.timezone), ctx, notes)
+        return _page(_merged(from_ld, from_html), ctx, notes)
     if from_ld is not None or from_html is not None:
         reading = from_ld if from_ld is not None else from_html
         assert reading is not None
@@ -358,18 +357,17 @@ def _stated_times(values: Sequence[Any]) -> list[str]:
     ]
 
 
-def _merged(primary: _Reading, secondary: _Reading, zone: ZoneInfo) -> _Reading:
+def _merged(primary: _Reading, secondary: _Reading) -> _Reading:
     """JSON-LD and the page's own blocks, merged by identity, never doubled.
 
     An update of the HTML matches a JSON-LD one by identity, else by the
     opening of its text, else by a title no other update has. The blocks are
     the same live blog only when at least half of them, or three, match;
     otherwise they are something else the page lists and are left out. A
-    match keeps the JSON-LD update, with the time the page *shows* when the
-    two disagree (JSON-LD often states when a scheduled post was written): a
-    stated time as it is, a printed time of day on the JSON-LD's day, never
-    a relative one. Blocks the JSON-LD leaves out (it lists only the newest,
-    say) are added.
+    match keeps the JSON-LD update, with the time the page *shows* in its
+    markup (`<time datetime>`, say) when the two disagree: JSON-LD often
+    states when a scheduled post was written. Blocks the JSON-LD leaves out
+    (it lists only the newest, say) are added.
     """
     by_identity = {draft.identity: draft for draft in primary.drafts if draft.identity}
     texts = [(_letters(draft.content_html), draft) for draft in primary.drafts]
@@ -397,7 +395,7 @@ def _merged(primary: _Reading, secondary: _Reading, zone: ZoneInfo) -> _Reading:
         return replace(primary, notes=(*primary.notes, note))
     replaced: dict[int, _Draft] = {}
     for block, match in matches:
-        shown = _shown_time(block, match, zone)
+        shown = _shown_time(block)
         if shown is not None and _minute(shown) != _minute(match.published):
             note = (
                 f"JSON-LD states {match.published:%Y-%m-%dT%H:%MZ}, the page shows "
@@ -414,17 +412,13 @@ def _merged(primary: _Reading, secondary: _Reading, zone: ZoneInfo) -> _Reading:
 _SAME_BLOG = 3
 
 
-def _shown_time(block: _Draft, match: _Draft, zone: ZoneInfo) -> datetime | None:
-    """The time a block shows, for the JSON-LD update it matches (see `_merged`)."""
-    if block.basis == "stated":
-        return block.published
-    if block.basis == "printed":
-        shown = block.published.astimezone(zone)
-        day = match.published.astimezone(zone).date()
-        return datetime.combine(day, shown.timetz().replace(tzinfo=None), tzinfo=zone).astimezone(
-            UTC
-        )
-    return None
+def _shown_time(block: _Draft) -> datetime | None:
+    """The time a block states in its markup (see `_merged`), if it states one.
+
+    A printed time of day is not used: it rests on the configured zone and a
+    day worked out from the page, where the JSON-LD states the instant.
+    """
+    return block.published if block.basis == "stated" else None
 
 
 _FINGERPRINT = 40
