@@ -646,8 +646,8 @@ def _permalink(head: HtmlElement, stamp: HtmlElement | None, page_url: str) -> H
 
 
 def _linked(head: HtmlElement, anchor: str) -> bool:
-    root = head.getroottree().getroot()
-    return any(link.get("href") == f"#{anchor}" for link in root.iter("a"))
+    """Whether a link on the page points at this anchor (asked of libxml2, not in Python)."""
+    return bool(head.getroottree().xpath("boolean(//a[@href=$target])", target=f"#{anchor}"))
 
 
 def _heading(head: HtmlElement, stamp: HtmlElement | None) -> HtmlElement | None:
