@@ -504,3 +504,15 @@ def test_a_printed_time_never_overrides_a_json_ld_instant() -> None:
     one = next(entry for entry in page.entries if entry.title == "One")
     assert one.published == datetime(2024, 7, 10, 9, 1, tzinfo=UTC)
     assert len(page.entries) == 3
+
+
+@pytest.mark.parametrize(
+    "named", ["class='comments'", "id='related-articles'", "class='promo box'"]
+)
+def test_series_that_the_page_names_comments_related_or_promotion_are_not_updates(
+    named: str,
+) -> None:
+    furniture = _items([f"2024-07-18T0{n}:00:00Z" for n in range(1, 6)])
+    live = _items(["2024-07-18T09:00:00Z", "2024-07-18T08:00:00Z"], "div")
+    page = read(f"<main>{live}</main><div {named}><ul>{furniture}</ul></div>")
+    assert minutes(page) == ["2024-07-18T08:00", "2024-07-18T09:00"]

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import html
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -101,6 +102,14 @@ _META_NAMES = frozenset(
         "publishdate",
     }
 )
+_FURNITURE = frozenset(
+    {
+        "comment", "comments", "discussion", "replies", "related", "recommended", "promo",
+        "promoted", "sponsored", "advert", "advertisement", "newsletter", "share", "sharing",
+        "social", "trending", "popular", "mostread",
+    }
+)  # fmt: skip
+_NAME_SPLIT = re.compile(r"[\s_-]+")
 _SEPARATOR_CHARACTERS = frozenset("_-*=\u2014\u2013\u2022~. ")
 _MIN_SERIES = 2
 _MIN_BARE_SERIES = 3
@@ -317,9 +326,23 @@ def _inside(element: HtmlElement, tags: frozenset[str]) -> bool:
 
 def _usable(series: _Series) -> bool:
     parent = series.heads[0].getparent()
-    if parent is None or _in_chrome(parent):
+    if parent is None or _in_chrome(parent) or _named_not_news(parent):
         return False
     return not all(_only_local_links(head) for head in series.heads)
+
+
+def _named_not_news(container: HtmlElement) -> bool:
+    """A container whose own markup calls it comments, related links, promotion or sharing.
+
+    These are the words of page furniture on any site (`class="comments"`,
+    `id="related-articles"`), read as whole words of the class and id of the
+    container and its three nearest ancestors; no site's names are listed.
+    """
+    for node in (container, *list(container.iterancestors())[:3]):
+        words = _NAME_SPLIT.split(f"{node.get('class') or ''} {node.get('id') or ''}".lower())
+        if _FURNITURE.intersection(words):
+            return True
+    return False
 
 
 def _in_chrome(element: HtmlElement) -> bool:
