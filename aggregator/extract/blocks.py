@@ -208,7 +208,7 @@ def _candidates(root: HtmlElement, ctx: ExtractContext) -> Iterator[_Candidate]:
             continue
         yield from _attribute_times(element, ctx, fetched)
         text = element.text
-        if text and not text.isspace() and (tag not in _HEADINGS or len(element) == 0 or True):
+        if text and not text.isspace():
             printed = printed_stamp(normalise_text(text))
             if printed is not None:
                 whole = printed_stamp(normalise_text(element.text_content())) or printed
