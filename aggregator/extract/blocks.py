@@ -53,7 +53,7 @@ from typing import NamedTuple
 import lxml.html
 from lxml.html import HtmlElement
 
-from aggregator.extract.markup import inner_html, web_url
+from aggregator.extract.markup import Draft, inner_html, web_url
 from aggregator.extract.sanitize import sanitize_html
 from aggregator.extract.stamps import (
     Printed,
@@ -124,22 +124,6 @@ class _Candidate(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class Block:
-    """One update found by the generic reading, before its key is known."""
-
-    title: str
-    content_html: str
-    published: datetime
-    author: str | None
-    notes: tuple[str, ...]
-    identity: str | None
-    link: str | None
-    # How the time was read: "stated" in markup (or a printed time on a stated
-    # day), "printed" (a time of day whose day was worked out), or "relative".
-    basis: str = "stated"
-
-
-@dataclass(frozen=True, slots=True)
 class _Series:
     kind: str
     heads: tuple[HtmlElement, ...]
@@ -156,7 +140,7 @@ class _Series:
 class Reading:
     """What the generic reading found: its blocks and the notes on what it passed over."""
 
-    blocks: tuple[Block, ...]
+    blocks: tuple[Draft, ...]
     notes: tuple[str, ...]
     first: HtmlElement  # the first update's element: the page's header is above it
 
@@ -179,7 +163,7 @@ def read_blocks(
     anchor, anchor_label = _page_anchor(root, ctx, heads, stated_times)
     days = _heading_days(series.heads, anchor or anchor_time(ctx), ctx)
     times = _block_times(series, by_element, days, anchor, anchor_label, ctx)
-    blocks: list[Block] = []
+    blocks: list[Draft] = []
     notes: list[str] = []
     for number, (head, segment, when) in enumerate(
         zip(series.heads, segments, times, strict=True), 1
@@ -425,7 +409,7 @@ def _by_head(
 class _When(NamedTuple):
     instant: datetime | None
     notes: tuple[str, ...]
-    basis: str = "stated"  # see Block.basis
+    basis: str = "stated"  # see Draft.basis
 
 
 def _block_times(
@@ -579,7 +563,7 @@ def _block(
     own: Sequence[_Candidate],
     when: _When,
     ctx: ExtractContext,
-) -> Block | str:
+) -> Draft | str:
     if when.instant is None:
         return when.notes[0] if when.notes else "has no time that could be read"
     printed = next((c for c in own if isinstance(c.value, Printed)), None)
@@ -610,7 +594,7 @@ def _block(
     anchor = head.get("id")
     if identity is None and anchor and (_self_contained(head) or _linked(head, anchor)):
         identity = web_url(ctx.page_url, f"#{anchor}")
-    return Block(
+    return Draft(
         title=text_title,
         content_html=content,
         published=when.instant,

@@ -109,7 +109,7 @@ from aggregator.extract.liveblog_text import (
     title_from_lines,
     update_link,
 )
-from aggregator.extract.markup import inner_html, web_url
+from aggregator.extract.markup import Draft, inner_html, web_url
 from aggregator.extract.microdata import read_microdata
 from aggregator.extract.sanitize import sanitize_html, strip_xml_illegal
 from aggregator.extract.times import (
@@ -223,22 +223,6 @@ class _Line(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class _Draft:
-    """An update read from the page, before its key is known."""
-
-    title: str
-    content_html: str
-    published: datetime
-    updated: datetime | None
-    author: str | None
-    notes: tuple[str, ...]
-    identity: str | None
-    link: str | None
-    # How the time was read: stated in markup, printed on the page, or relative.
-    basis: str = "stated"
-
-
-@dataclass(frozen=True, slots=True)
 class _Selectors:
     update: CSSSelector
     time: CSSSelector | None
@@ -273,7 +257,7 @@ class _Reading:
     """The updates one strategy read from the page, before keys are given."""
 
     strategy: Strategy
-    drafts: tuple[_Draft, ...]
+    drafts: tuple[Draft, ...]
     notes: tuple[str, ...]
     title: str | None
     author: str | None
@@ -318,22 +302,9 @@ def _from_markup(
         strategy = "microdata"
     if found is None:
         return None, notes
-    header_author = read_header(_html_lines(_scope(root, found.first), stop=found.first)).author
-    drafts = tuple(
-        _Draft(
-            title=block.title,
-            content_html=block.content_html,
-            published=block.published,
-            updated=None,
-            author=block.author or header_author or ctx.author,
-            notes=block.notes,
-            identity=block.identity,
-            link=block.link,
-            basis=block.basis,
-        )
-        for block in found.blocks
-    )
     header = read_header(_html_lines(_scope(root, found.first), stop=found.first))
+    default_author = header.author or ctx.author
+    drafts = tuple(replace(draft, author=draft.author or default_author) for draft in found.blocks)
     return _Reading(
         strategy, drafts, found.notes, header.title or _page_title(root), header.author
     ), notes
@@ -373,8 +344,8 @@ def _merged(primary: _Reading, secondary: _Reading) -> _Reading:
     texts = [(_letters(draft.content_html), draft) for draft in primary.drafts]
     titles = Counter(normalise_text(draft.title).lower() for draft in primary.drafts)
     by_title = {normalise_text(draft.title).lower(): draft for draft in primary.drafts}
-    matches: list[tuple[_Draft, _Draft]] = []
-    unmatched: list[_Draft] = []
+    matches: list[tuple[Draft, Draft]] = []
+    unmatched: list[Draft] = []
     for block in secondary.drafts:
         title = normalise_text(block.title).lower()
         letters = _letters(block.content_html)
@@ -393,7 +364,7 @@ def _merged(primary: _Reading, secondary: _Reading) -> _Reading:
             "update(s) with its JSON-LD; they were left out"
         )
         return replace(primary, notes=(*primary.notes, note))
-    replaced: dict[int, _Draft] = {}
+    replaced: dict[int, Draft] = {}
     for block, match in matches:
         shown = _shown_time(block)
         if shown is not None and _minute(shown) != _minute(match.published):
@@ -412,7 +383,7 @@ def _merged(primary: _Reading, secondary: _Reading) -> _Reading:
 _SAME_BLOG = 3
 
 
-def _shown_time(block: _Draft) -> datetime | None:
+def _shown_time(block: Draft) -> datetime | None:
     """The time a block states in its markup (see `_merged`), if it states one.
 
     A printed time of day is not used: it rests on the configured zone and a
@@ -585,7 +556,7 @@ def _update_items(blog: dict[str, Any]) -> list[Any]:
 
 def _from_json_ld(blog: dict[str, Any], ctx: ExtractContext) -> _Reading:
     blog_author = _names(blog.get("author"))
-    drafts: list[_Draft] = []
+    drafts: list[Draft] = []
     skipped: list[str] = []
     for number, item in enumerate(_update_items(blog), 1):
         read = _json_ld_update(item, f"liveBlogUpdate {number}", ctx, blog_author or ctx.author)
@@ -600,7 +571,7 @@ def _from_json_ld(blog: dict[str, Any], ctx: ExtractContext) -> _Reading:
 
 def _json_ld_update(
     item: Any, label: str, ctx: ExtractContext, default_author: str | None
-) -> _Draft | _Skip:
+) -> Draft | _Skip:
     if not isinstance(item, dict) or not _types(item) & _UPDATE_TYPES:
         kind = item.get("@type") if isinstance(item, dict) else type(item).__name__
         return _Skip(
@@ -617,7 +588,7 @@ def _json_ld_update(
     published, updated, time_notes = times
     title_notes = () if headline else ("no headline; the title is the body's first sentence",)
     identity = web_url(ctx.page_url, item.get("@id")) or web_url(ctx.page_url, item.get("url"))
-    return _Draft(
+    return Draft(
         title=title,
         content_html=content,
         published=published,
@@ -700,7 +671,7 @@ def _text(value: Any) -> str | None:
 # --- keys, order and the end of every structured path -------------------------------
 
 
-def _entries(drafts: Sequence[_Draft], page_url: str) -> tuple[list[ExtractedEntry], list[str]]:
+def _entries(drafts: Sequence[Draft], page_url: str) -> tuple[list[ExtractedEntry], list[str]]:
     """Entries oldest first, keyed by identity or by time and ordinal; repeats skipped."""
     newest_first = mostly_descending([draft.published.timestamp() for draft in drafts])
     in_time = sorted(reversed(drafts) if newest_first else drafts, key=lambda d: d.published)
@@ -891,13 +862,13 @@ def _drop(element: HtmlElement | None) -> None:
 
 def _dated_drafts(
     selected: Sequence[_Selected], author: str | None, ctx: ExtractContext
-) -> tuple[list[_Draft], list[str]]:
+) -> tuple[list[Draft], list[str]]:
     """Resolve the printed times together (page order, midnight) and skip what cannot be kept."""
     printed = [item.when for item in selected if isinstance(item.when, Stamp | Ago)]
     resolved = resolve_stamps(printed, ctx.timezone, page_day(ctx), anchor_time(ctx))
     walked = iter(zip(resolved.instants, resolved.notes, strict=True))
     anchor = anchor_time(ctx)
-    drafts: list[_Draft] = []
+    drafts: list[Draft] = []
     skipped: list[str] = []
     for number, item in enumerate(selected, 1):
         time_notes: tuple[str, ...]
@@ -915,7 +886,7 @@ def _dated_drafts(
             skipped.append(_skip_note(number, item, "has neither a title nor any text"))
             continue
         drafts.append(
-            _Draft(
+            Draft(
                 title=item.title,
                 content_html=item.content_html,
                 published=published,

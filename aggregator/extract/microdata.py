@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 from lxml.html import HtmlElement
 
-from aggregator.extract.blocks import Block, Reading
-from aggregator.extract.markup import inner_html, web_url
+from aggregator.extract.blocks import Reading
+from aggregator.extract.markup import Draft, inner_html, web_url
 from aggregator.extract.sanitize import sanitize_html
 from aggregator.extract.stamps import attribute_instant
 from aggregator.extract.times import anchor_time
@@ -28,7 +28,7 @@ _UPDATE_TYPES = ("BlogPosting", "NewsArticle", "Article", "SocialMediaPosting", 
 
 def read_microdata(root: HtmlElement, ctx: ExtractContext) -> Reading | None:
     """The page's microdata or RDFa updates, or None when it marks up none."""
-    blocks: list[Block] = []
+    blocks: list[Draft] = []
     notes: list[str] = []
     items = list(_update_items(root))
     for number, item in enumerate(items, 1):
@@ -83,7 +83,7 @@ def _value(element: HtmlElement) -> str:
     return normalise_text(element.text_content())
 
 
-def _block(item: HtmlElement, ctx: ExtractContext) -> Block | None:
+def _block(item: HtmlElement, ctx: ExtractContext) -> Draft | None:
     props = _properties(item)
     published = None
     for name in ("datePublished", "dateCreated"):
@@ -109,7 +109,7 @@ def _block(item: HtmlElement, ctx: ExtractContext) -> Block | None:
     identity = web_url(ctx.page_url, _value(url)) if url is not None else None
     if identity is None and item.get("id"):
         identity = web_url(ctx.page_url, f"#{item.get('id')}")
-    return Block(
+    return Draft(
         title=headline or (first_sentence_title(text) if text else "untitled update"),
         content_html=content,
         published=published,
