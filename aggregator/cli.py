@@ -402,7 +402,8 @@ def _entry_total(model: ReadModel) -> int:
 
 def _describe(summary: PollSummary) -> str:
     if summary.error:
-        return f"error: {summary.error}"
+        kind = f" ({summary.error_kind})" if summary.error_kind else ""
+        return f"error{kind}: {summary.error}"
     if summary.not_modified:
         return "not modified"
     return (
@@ -605,6 +606,7 @@ def cmd_sources(settings: Settings, store: SqlStore, args: argparse.Namespace) -
                 "entries": state.entry_count,
                 "failures": state.consecutive_failures,
                 "error": state.last_error,
+                "error_kind": state.last_error_kind,
             }
         )
     if args.json:
@@ -623,12 +625,22 @@ def _print_table(rows: list[dict[str, str | int | None]]) -> None:
     header = ["SOURCE", "LAST POLL", "OUTCOME", "NEXT POLL", "ENTRIES", "FAILURES", "LAST ERROR"]
     defaults = ["", "never", "-", "due now", "0", "0", ""]
     table = [header] + [
-        [str(value if value is not None else defaults[i]) for i, value in enumerate(row.values())]
-        for row in rows
+        [str(value if value is not None else defaults[i]) for i, value in enumerate(shown.values())]
+        for shown in map(_table_row, rows)
     ]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
+
+
+def _table_row(row: dict[str, str | int | None]) -> dict[str, str | int | None]:
+    """A `sources --json` row as the table shows it: the kind joins the outcome,
+    `failed (no-updates)`, so a glance down one column tells failures apart."""
+    shown = dict(row)
+    kind = shown.pop("error_kind", None)
+    if kind is not None:
+        shown["outcome"] = f"{shown['outcome']} ({kind})"
+    return shown
 
 
 _COMMANDS = {

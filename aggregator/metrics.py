@@ -7,7 +7,8 @@ Two kinds, kept apart on purpose:
   feed-regeneration durations). They reset
   when the process restarts, which Prometheus' `rate()` expects;
 * gauges read from the source projection at scrape time (last success, consecutive
-  failures, next poll, entry count per source, log head). These come from the
+  failures, the kind of a failing source's last failure, next poll, entry count
+  per source, log head). These come from the
   log, so they are right in a `serve` process that polls nothing and after a
   restart, and agree with `aggregator sources`.
 
@@ -72,6 +73,11 @@ class _SourceGauges(Collector):
         entries = GaugeMetricFamily(
             "aggregator_source_entries", "Entries the source has in the log", labels=labels
         )
+        failing = GaugeMetricFamily(
+            "aggregator_source_failing",
+            "1 while the source's last poll failed, by the failure's kind (no-updates, ...)",
+            labels=["source", "kind"],
+        )
         up = GaugeMetricFamily(
             "aggregator_store_up", "1 when the database answered this scrape, else 0"
         )
@@ -89,6 +95,8 @@ class _SourceGauges(Collector):
                 continue
             failures.add_metric([source.name], state.consecutive_failures)
             entries.add_metric([source.name], state.entry_count)
+            if state.last_error_kind is not None:
+                failing.add_metric([source.name, state.last_error_kind], 1)
             if state.last_success_at is not None:
                 success.add_metric([source.name], state.last_success_at.timestamp())
             if state.last_polled_at is not None:
@@ -100,7 +108,7 @@ class _SourceGauges(Collector):
             "aggregator_log_head_position", "Position of the newest event in the log"
         )
         head.add_metric([], log_head)
-        yield from (up, success, polled, failures, upcoming, entries, head)
+        yield from (up, success, polled, failures, failing, upcoming, entries, head)
 
 
 class Metrics:

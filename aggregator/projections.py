@@ -69,10 +69,12 @@ def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) ->
         if isinstance(event, SourceFailed):
             source["last_outcome"] = "failed"
             source["last_error"] = f"{event.kind}: {event.reason}"
+            source["last_error_kind"] = event.kind
             source["consecutive_failures"] += 1
         else:
             source["last_outcome"] = "ok" if isinstance(event, SourcePolled) else "not-modified"
             source["last_error"] = None
+            source["last_error_kind"] = None
             source["last_success_at"] = event.fetched_at
             source["consecutive_failures"] = 0
         if isinstance(event, SourcePolled):

@@ -168,6 +168,9 @@ class Service:
             sources[source.name] = {
                 "last_poll": _time(state.last_polled_at if state else None),
                 "last_outcome": state.last_outcome if state else None,
+                # The failure's kind alone ("no-updates", "timeout", ...); the
+                # message may name paths, so it stays in the log and `sources`.
+                "last_error_kind": state.last_error_kind if state else None,
                 "consecutive_failures": state.consecutive_failures if state else 0,
                 "entries": state.entry_count if state else 0,
                 "next_poll": _time(due),

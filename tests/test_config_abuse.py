@@ -814,7 +814,7 @@ def test_a_missing_file_source_is_a_recorded_failure_not_a_config_error(
     assert collected.returncode == 1, collected.stderr
     assert "Traceback" not in collected.stderr
     line = next(x for x in collected.stdout.splitlines() if x.startswith("dailyknight"))
-    assert "error: file not found" in line and DK_SEED in line
+    assert "error (not-found): file not found" in line and DK_SEED in line
     assert any(x.startswith("aljazeera") and "new 40" in x for x in collected.stdout.splitlines())
     records = [json.loads(x) for x in run(*config, "events", "--json").stdout.splitlines()]
     failed = [r for r in records if r["type"] == "SourceFailed"]

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aggregator.errors import ExtractError
+from aggregator.errors import NoUpdates
 from aggregator.extract import liveblog_text
 from aggregator.extract.liveblog_text import (
     extract,
@@ -423,7 +423,7 @@ def test_updates_without_editor_or_byline_get_configured_author() -> None:
 
 
 def test_no_timestamp_line_raises() -> None:
-    with pytest.raises(ExtractError, match="no timestamped update line"):
+    with pytest.raises(NoUpdates, match="no timestamped update line"):
         extract_text("Just a page\n\nWith some text but no updates at all.\n")
 
 
@@ -436,7 +436,7 @@ def test_a_lead_story_without_updates_yet_is_the_first_entry() -> None:
     assert page.entries[0].published == datetime(2020, 9, 27, tzinfo=UTC)
     assert "no timestamped update yet" in page.notes[-1]
     # Without a configured date nothing dates the lead, so it is still an error.
-    with pytest.raises(ExtractError, match="no timestamped update line"):
+    with pytest.raises(NoUpdates, match="no timestamped update line"):
         extract(story.encode(), context(day=None))
 
 
@@ -565,7 +565,7 @@ def test_updates_dated_after_the_fetch_are_skipped_with_a_reason() -> None:
     )
     assert [e.title for e in updates(page)] == ["Earlier"]
     assert any("'Later'" in n and "rejected as implausible" in n for n in page.notes)
-    with pytest.raises(ExtractError, match="dated in the future"):
+    with pytest.raises(NoUpdates, match="dated in the future"):
         extract_text(
             HEADER + "09:00 GMT \u2013 Later\n\nBody.\n",
             fetched_at=datetime(2020, 9, 26, tzinfo=UTC),

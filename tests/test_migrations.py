@@ -15,8 +15,10 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
-from aggregator.events import SourceNotModified
+from aggregator.events import SourceFailed, SourceNotModified, SourcePolled
+from aggregator.projections import catch_up
 from aggregator.store import migrations, open_store
+from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
 from tests.conftest import seed_config_text
 from tests.support import SEEDS
@@ -58,7 +60,7 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(
 ) -> None:
     # Build what create_all made in earlier builds: the tables, no version table,
     # and none of the columns added since (the entries' story came in 0005, their
-    # arrival and changed in 0006).
+    # arrival and changed in 0006, the sources' last_error_kind in 0007).
     store = SqlStore(url)
     store.create_schema()
     store.log.append([poll_event(1)])
@@ -69,6 +71,7 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(
         for column in ("arrival", "changed"):
             session.execute(text(f"DROP INDEX ix_entries_{column}"))
             session.execute(text(f"ALTER TABLE entries DROP COLUMN {column}"))
+        session.execute(text("ALTER TABLE source_status DROP COLUMN last_error_kind"))
         if not had_not_before:
             session.execute(text("ALTER TABLE source_status DROP COLUMN not_before"))
         session.commit()
@@ -79,11 +82,53 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(
         before, after = reopened.create_schema()
         assert (before, after) == (None, migrations.HEAD)
         columns = {c["name"] for c in inspect(reopened.engine).get_columns("source_status")}
-        assert "not_before" in columns
+        assert {"not_before", "last_error_kind"} <= columns
         entry_columns = {c["name"] for c in inspect(reopened.engine).get_columns("entries")}
         assert {"story", "arrival", "changed"} <= entry_columns
         assert [r.event_key for r in reopened.log.read()] == ["poll:s:p1"]
         assert reopened.log.append([poll_event(2)])[0].position == 2
+    finally:
+        reopened.close()
+
+
+def test_the_error_kind_migration_sets_what_a_fold_would(url: str) -> None:
+    when = datetime(2026, 11, 23, tzinfo=UTC)
+
+    def failed(source: str, n: int, kind: str, reason: str) -> SourceFailed:
+        return SourceFailed(
+            source=source, poll_id=f"f{n}", fetched_at=when, kind=kind, reason=reason
+        )
+
+    store = open_store(url)
+    store.log.append(
+        [
+            failed("a", 1, "timeout", "read timed out"),
+            failed("b", 2, "timeout", "read timed out"),
+            # A reason with ": " in it: the kind is what precedes the first.
+            failed("b", 3, "no-updates", "b: no timestamped update line: none"),
+            failed("c", 4, "http-status", "HTTP 503"),
+            SourcePolled(source="c", poll_id="p5", fetched_at=when),
+            poll_event(6),
+        ]
+    )
+    catch_up(store.log, store.read_model)
+    expected = MemoryReadModel()
+    catch_up(store.log, expected)
+    with store.write_session() as session:
+        session.execute(text("ALTER TABLE source_status DROP COLUMN last_error_kind"))
+        session.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+        session.commit()
+    store.close()
+    reopened: SqlStore = open_store(url)
+    try:
+        migrated = reopened.read_model.sources()
+        assert {name: s.last_error_kind for name, s in migrated.items()} == {
+            "a": "timeout",
+            "b": "no-updates",
+            "c": None,
+            "s": None,
+        }
+        assert migrated == expected.sources()
     finally:
         reopened.close()
 

@@ -168,6 +168,31 @@ def test_read_model_folds_entries_and_source_status(adapter: Adapter) -> None:
     assert adapter.model.checkpoint() == 6
 
 
+def test_the_last_failure_kind_is_projected_and_cleared_by_a_success(adapter: Adapter) -> None:
+    def failed(poll_id: str, kind: str) -> SourceFailed:
+        return SourceFailed(source="s", poll_id=poll_id, fetched_at=T0, kind=kind, reason="r")
+
+    def kind_after(*events: Event) -> tuple[str | None, str | None, int, int]:
+        adapter.log.append(list(events))
+        catch_up(adapter.log, adapter.model)
+        s = adapter.model.sources()["s"]
+        return s.last_outcome, s.last_error_kind, s.consecutive_failures, s.entry_count
+
+    assert kind_after(added("a"), polled("p1")) == ("ok", None, 0, 1)
+    # A page that yields nothing is a failure of its own kind; the entry stays.
+    assert kind_after(failed("p2", "no-updates")) == ("failed", "no-updates", 1, 1)
+    assert adapter.model.sources()["s"].last_error == "no-updates: r"
+    assert kind_after(failed("p3", "timeout")) == ("failed", "timeout", 2, 1)
+    assert kind_after(polled("p4")) == ("ok", None, 0, 1)
+    assert kind_after(failed("p5", "no-updates")) == ("failed", "no-updates", 1, 1)
+    assert [e.key for e in adapter.model.entries(source="s")] == ["a"]
+    # A replay, folding the whole log in one batch, ends in the same state.
+    before = adapter.model.sources()
+    adapter.model.reset()
+    catch_up(adapter.log, adapter.model)
+    assert adapter.model.sources() == before
+
+
 def test_a_story_link_marks_the_entry_and_survives_its_revision(adapter: Adapter) -> None:
     a, b = added("a", minute=1), added("b", minute=2)
     adapter.log.append([a, b, StoryLinked(source="s", key="a", story="story:1", score=0.5)])

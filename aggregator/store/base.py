@@ -127,6 +127,9 @@ class SourceState:
     last_polled_at: datetime | None = None
     last_outcome: str | None = None
     last_error: str | None = None
+    # The failure's kind ("timeout", "no-updates", ...) while the last poll
+    # failed, else None: `last_error` is for a person, this is for a check.
+    last_error_kind: str | None = None
     last_success_at: datetime | None = None
     consecutive_failures: int = 0
     entry_count: int = 0

@@ -137,6 +137,7 @@ class SourceRow(SQLModel, table=True):
     last_polled_at: str | None = Field(default=None, max_length=32)
     last_outcome: str | None = Field(default=None, max_length=32)
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error_kind: str | None = Field(default=None, sa_column=Column(Text))
     last_success_at: str | None = Field(default=None, max_length=32)
     consecutive_failures: int = 0
     entry_count: int = 0
