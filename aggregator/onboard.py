@@ -24,11 +24,9 @@ the config file, which a running service reads again on SIGHUP.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import re
-import tempfile
 import tomllib
 import unicodedata
 from dataclasses import dataclass
@@ -39,13 +37,14 @@ from urllib.parse import unquote, urljoin, urlsplit
 from aggregator.collect import plan_poll, source_context
 
 # The loader's reader, used on a config held in memory: `try` writes no file.
-from aggregator.config import Settings, SourceConfig, _Reader, load_settings
+from aggregator.config import Settings, SourceConfig, _Reader
+from aggregator.config_append import append_checked
 from aggregator.errors import AggregatorError, ConfigError, ExtractError, FetchError
 from aggregator.events import EntryAdded, SourcePolled
 from aggregator.extract import detect_format, extract
 from aggregator.fetch import Fetcher
 from aggregator.model import Format, Page
-from aggregator.opml.apply import _keep_owner_and_mode, _sync_directory, existing_sources
+from aggregator.opml.apply import existing_sources
 from aggregator.opml.plan import _url_key
 
 DEFAULT_ZONE = "UTC"
@@ -285,7 +284,7 @@ def prepare_addition(config: Path, wanted: Wanted) -> Addition:
                 "nothing was written (expected a new --name)",
             )
     _check_appendable(config, before)
-    settings = _write_checked(config, before, _appended(before, render_table(wanted)), False)
+    settings = _write_checked(config, before, render_table(wanted), False)
     new = settings.sources[-1]
     for index, other in enumerate(settings.sources[:-1]):
         if _url_key(other.url) == _url_key(new.url):
@@ -301,8 +300,7 @@ def prepare_addition(config: Path, wanted: Wanted) -> Addition:
 def commit_addition(addition: Addition, table: str) -> SourceConfig:
     """Append `table` to the config, atomically, if the config still holds the
     bytes it was checked with and loads with the table; the source it gives."""
-    data = _appended(addition.before, table)
-    return _write_checked(addition.config, addition.before, data, True).sources[-1]
+    return _write_checked(addition.config, addition.before, table, True).sources[-1]
 
 
 def _check_appendable(config: Path, before: bytes) -> None:
@@ -324,43 +322,10 @@ def _check_appendable(config: Path, before: bytes) -> None:
         )
 
 
-def _appended(before: bytes, table: str) -> bytes:
-    """The config's bytes untouched, a blank line, then the table, in the file's newlines."""
-    newline = "\r\n" if b"\r\n" in before else "\n"
-    prefix = b"" if not before or before.endswith(b"\n") else newline.encode()
-    return before + prefix + ("\n" + table).replace("\n", newline).encode("utf-8")
-
-
-def _write_checked(config: Path, before: bytes, data: bytes, commit: bool) -> Settings:
-    """Load `data` with the config loader from a temporary file beside the config;
-    when `commit`, rename it over the config (mode and owner kept) unless the
-    config no longer holds `before`. The temporary file never outlives the call."""
-    target = config.resolve()  # a symlinked config is written through, not replaced
+def _write_checked(config: Path, before: bytes, table: str, commit: bool) -> Settings:
+    """The config with `table` appended after a blank line, checked by the loader and,
+    when `commit`, written (`config_append`); a refusal says nothing was written."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise AggregatorError(
-            f"{config}: cannot write a file beside it to check the result "
-            f"({exc.strerror or exc}); nothing was written"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            settings = load_settings(Path(tmp))
-        except ConfigError as exc:
-            raise ConfigError(str(config), exc.key, f"{exc.problem}; nothing was written") from None
-        if commit:
-            if target.read_bytes() != before:
-                raise AggregatorError(
-                    f"{config}: changed meanwhile; nothing was written, try again"
-                )
-            _keep_owner_and_mode(target, tmp)
-            os.replace(tmp, target)
-            _sync_directory(target.parent)
-        return settings
-    finally:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink(missing_ok=True)
+        return append_checked(config, before, "\n" + table, commit=commit)
+    except ConfigError as exc:
+        raise ConfigError(str(config), exc.key, f"{exc.problem}; nothing was written") from None

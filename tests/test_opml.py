@@ -554,7 +554,7 @@ def test_a_config_changed_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
     plan = opml.plan_import(document, "feedly.opml", config, existing, False, tmp_path)
     tables = opml.render_tables(plan, "feedly.opml")
     config.write_bytes(before + b"# someone else's edit\n")
-    with pytest.raises(opml.OpmlError, match="changed while importing"):
+    with pytest.raises(opml.OpmlError, match="changed meanwhile"):
         opml.apply_import(config, before, tables, plan, "feedly.opml", dry_run=False)
     assert config.read_bytes() == before + b"# someone else's edit\n"
     assert leftovers(tmp_path) == []

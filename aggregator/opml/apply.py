@@ -3,17 +3,14 @@ whole new file loads with the real config loader."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import stat
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from aggregator.config import Settings, load_settings
+from aggregator.config_append import append_checked
 from aggregator.errors import ConfigError
 from aggregator.opml.errors import OpmlError
 from aggregator.opml.plan import ImportPlan
@@ -39,51 +36,22 @@ def existing_sources(config: Path) -> tuple[bytes, list[Mapping[str, Any]]]:
 def apply_import(
     config: Path, before: bytes, tables: str, plan: ImportPlan, where: str, dry_run: bool
 ) -> Settings:
-    """Append `tables` to the config, atomically, if the result loads.
+    """Append `tables` to the config if the whole new file loads (`config_append`);
+    a dry run checks the same and writes nothing. Returns the settings it gives."""
 
-    The new text (the old bytes untouched, then the tables) is written to a
-    temporary file beside the config, so relative paths in it mean what they
-    mean in the config, and loaded with `load_settings`, the loader every
-    command uses. Only then is it renamed over the config, and only if the
-    config did not change meanwhile. A dry run checks the same and removes the
-    temporary file. Returns the settings the new file gives.
-    """
-    target = config.resolve()  # a symlinked config is written through, not replaced
-    newline = "\r\n" if b"\r\n" in before else "\n"
-    prefix = b"" if not before or before.endswith(b"\n") else newline.encode()
-    data = before + prefix + tables.replace("\n", newline).encode("utf-8")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise OpmlError(
-            f"{config}: cannot write a file beside it to check the result "
-            f"({exc.strerror or exc}); nothing was written"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            settings = load_settings(Path(tmp))
-        except ConfigError as exc:
-            raise _invalid_result(exc, config, plan, where) from None
+    def counted(settings: Settings) -> None:
         if len(settings.sources) != plan.existing + len(plan.added):
             raise OpmlError(
                 f"{config}: the import would give {len(settings.sources)} sources, expected "
                 f"{plan.existing + len(plan.added)}; nothing was written"
             )
-        if not dry_run:
-            if target.read_bytes() != before:
-                raise OpmlError(
-                    f"{config}: changed while importing; nothing was written, try again"
-                )
-            _keep_owner_and_mode(target, tmp)
-            os.replace(tmp, target)
-            _sync_directory(target.parent)
-        return settings
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    try:
+        return append_checked(
+            config, before, tables, commit=not dry_run, check=counted, error=OpmlError
+        )
+    except ConfigError as exc:
+        raise _invalid_result(exc, config, plan, where) from None
 
 
 def _invalid_result(exc: ConfigError, config: Path, plan: ImportPlan, where: str) -> OpmlError:
@@ -106,26 +74,3 @@ def _invalid_result(exc: ConfigError, config: Path, plan: ImportPlan, where: str
             "is `sources` an inline array?); nothing was imported"
         )
     return OpmlError(f"{located} (nothing was imported)")
-
-
-def _keep_owner_and_mode(original: Path, replacement: str) -> None:
-    """The new file gets the old one's permissions (mkstemp makes 0600), and its
-    owner where we may set it."""
-    info = original.stat()
-    os.chmod(replacement, stat.S_IMODE(info.st_mode))
-    with contextlib.suppress(OSError):
-        os.chown(replacement, info.st_uid, info.st_gid)
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the rename durable; a system that cannot sync a directory still renamed."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
