@@ -516,3 +516,30 @@ def test_series_that_the_page_names_comments_related_or_promotion_are_not_update
     live = _items(["2024-07-18T09:00:00Z", "2024-07-18T08:00:00Z"], "div")
     page = read(f"<main>{live}</main><div {named}><ul>{furniture}</ul></div>")
     assert minutes(page) == ["2024-07-18T08:00", "2024-07-18T09:00"]
+
+
+def test_characters_xml_forbids_never_leave_the_page() -> None:
+    """The tree is parsed from the page's own bytes; what it yields is made XML-legal."""
+    items = "".join(
+        f"<li><time datetime='2024-07-18T0{n}:00:00Z'>x</time><h3>Up\x01date {n}\x0b</h3>"
+        f"<p>Body\x00 of {n} \ufffe.</p></li>"
+        for n in (8, 9)
+    )
+    page = read(f"<ul>{items}</ul>")
+    forbidden = {chr(c) for c in (0, 1, 0x0B)} | {"\ufffe"}
+    for entry in page.entries:
+        assert not forbidden & set(entry.title + entry.content_html + " ".join(entry.notes))
+    assert [entry.title for entry in page.entries] == ["Update 8", "Update 9"]
+
+
+def test_bytes_that_are_not_utf8_are_still_decoded_as_before() -> None:
+    """libxml2 reports them, and the page is read through Python's decoding instead."""
+    html_ = (
+        b"<html><body><ul>"
+        b"<li><time datetime='2024-07-18T08:00:00Z'>x</time><h3>Caf\xe9 8</h3></li>"
+        b"<li><time datetime='2024-07-18T09:00:00Z'>x</time><h3>Caf\xe9 9</h3></li>"
+        b"</ul></body></html>"
+    )
+    page = extract(html_, ctx())
+    assert [entry.title for entry in page.entries] == ["Caf\u00e9 8", "Caf\u00e9 9"]
+    assert any("windows-1252" in note for note in page.notes)

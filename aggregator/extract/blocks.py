@@ -111,6 +111,9 @@ _FURNITURE = frozenset(
 )  # fmt: skip
 _NAME_SPLIT = re.compile(r"[\s_-]+")
 _SEPARATOR_CHARACTERS = frozenset("_-*=\u2014\u2013\u2022~. ")
+_INSIDE_UNREAD = " | ".join(f".//{tag}//*" for tag in sorted(_UNREAD))
+# What a printed stamp can open with: a digit, or "Updated", "Posted", "Published", "just".
+_STAMP_OPENINGS = frozenset("0123456789UuPpJj")
 _MIN_SERIES = 2
 _MIN_BARE_SERIES = 3
 _AUTHOR_LIMIT = 60
@@ -184,35 +187,41 @@ def read_blocks(
 def _candidates(root: HtmlElement, ctx: ExtractContext) -> Iterator[_Candidate]:
     """Every element carrying a time, in document order (see the module rules)."""
     fetched = anchor_time(ctx)
-    stack: list[HtmlElement] = [root]
-    while stack:
-        element = stack.pop()
+    body = root.find("body")
+    top = body if body is not None else root
+    # Walking with lxml's iterator and skipping what lies inside unread elements
+    # (found by one XPath query) is twice as fast as a walk that prunes in Python.
+    inside = set(top.xpath(_INSIDE_UNREAD))
+    for element in top.iter():
         tag = element.tag
-        if not isinstance(tag, str) or tag in _UNREAD:
+        if not isinstance(tag, str) or tag in _UNREAD or element in inside:
             continue
-        yield from _attribute_times(element, ctx, fetched)
+        if element.attrib:
+            yield from _attribute_times(element, ctx, fetched)
         text = element.text
-        if text and not text.isspace():
+        if text and text.lstrip()[:1] in _STAMP_OPENINGS:
             printed = printed_stamp(normalise_text(text))
             if printed is not None:
                 whole = printed_stamp(normalise_text(element.text_content())) or printed
                 yield _Candidate(element, f"printed:{printed.shape}", whole)
-        stack.extend(reversed(element))
 
 
 def _attribute_times(
     element: HtmlElement, ctx: ExtractContext, fetched: datetime
 ) -> Iterator[_Candidate]:
-    itemprop = (element.get("itemprop") or element.get("property") or "").lower()
-    if itemprop.rsplit(":", 1)[-1] in _ITEMPROPS:
+    names = element.keys()
+    itemprop = ""
+    if "itemprop" in names or "property" in names:
+        itemprop = (element.get("itemprop") or element.get("property") or "").lower()
+    if itemprop and itemprop.rsplit(":", 1)[-1] in _ITEMPROPS:
         value = element.get("datetime") or element.get("content") or element.text_content()
         instant = attribute_instant("datetime", value, ctx.timezone, fetched)
         if instant is not None:
             yield _Candidate(element, "@itemprop", instant)
             return
-    for name, value in element.attrib.items():
+    for name in names:
         if name in _DATE_ATTRIBUTES or name.startswith("data-") or name in ("title", "content"):
-            instant = attribute_instant(name, value, ctx.timezone, fetched)
+            instant = attribute_instant(name, element.get(name), ctx.timezone, fetched)
             if instant is not None:
                 yield _Candidate(element, f"@{name}", instant)
 
