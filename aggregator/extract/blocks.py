@@ -45,11 +45,12 @@ import copy
 import html
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import NamedTuple
 
+import lxml.etree
 import lxml.html
 from lxml.html import HtmlElement
 
@@ -111,6 +112,10 @@ _FURNITURE = frozenset(
 )  # fmt: skip
 _NAME_SPLIT = re.compile(r"[\s_-]+")
 _SEPARATOR_CHARACTERS = frozenset("_-*=\u2014\u2013\u2022~. ")
+# Attributes that never hold a time: an element with only these is not asked.
+_PLAIN_ATTRIBUTES = frozenset(
+    {"class", "id", "href", "src", "style", "rel", "alt", "width", "height", "target", "lang"}
+)
 _INSIDE_UNREAD = " | ".join(f".//{tag}//*" for tag in sorted(_UNREAD))
 # What a printed stamp can open with: a digit, or "Updated", "Posted", "Published", "just".
 _STAMP_OPENINGS = frozenset("0123456789UuPpJj")
@@ -149,12 +154,15 @@ class Reading:
 
 
 def read_blocks(
-    root: HtmlElement, ctx: ExtractContext, stated_times: Iterable[str] = ()
+    root: HtmlElement,
+    ctx: ExtractContext,
+    stated_times: Callable[[], Iterable[str]] = tuple,
 ) -> Reading | None:
     """The page's updates as repeated timestamped blocks, or None if it has no such series.
 
-    `stated_times` are further times the page states about itself (JSON-LD
-    `dateModified`, say), read with its metadata to date printed stamps.
+    `stated_times` gives further times the page states about itself (JSON-LD
+    `dateModified`, say), read with its metadata to date printed stamps; it
+    is asked only when the page has a series.
     """
     candidates = list(_candidates(root, ctx))
     series = _best_series(candidates)
@@ -163,7 +171,7 @@ def read_blocks(
     heads = set(series.heads)
     segments = [_segment(head, heads) for head in series.heads]
     by_element = _by_head(candidates, series.heads)
-    anchor, anchor_label = _page_anchor(root, ctx, heads, stated_times)
+    anchor, anchor_label = _page_anchor(root, ctx, heads, stated_times())
     days = _heading_days(series.heads, anchor or anchor_time(ctx), ctx)
     times = _block_times(series, by_element, days, anchor, anchor_label, ctx)
     blocks: list[Draft] = []
@@ -192,12 +200,12 @@ def _candidates(root: HtmlElement, ctx: ExtractContext) -> Iterator[_Candidate]:
     # Walking with lxml's iterator and skipping what lies inside unread elements
     # (found by one XPath query) is twice as fast as a walk that prunes in Python.
     inside = set(top.xpath(_INSIDE_UNREAD))
-    for element in top.iter():
-        tag = element.tag
-        if not isinstance(tag, str) or tag in _UNREAD or element in inside:
+    for element in top.iter(lxml.etree.Element):  # elements only: no comments
+        if element.tag in _UNREAD or element in inside:
             continue
-        if element.attrib:
-            yield from _attribute_times(element, ctx, fetched)
+        names = element.keys()
+        if names and not _PLAIN_ATTRIBUTES.issuperset(names):
+            yield from _attribute_times(element, names, ctx, fetched)
         text = element.text
         if text and text.lstrip()[:1] in _STAMP_OPENINGS:
             printed = printed_stamp(normalise_text(text))
@@ -207,9 +215,8 @@ def _candidates(root: HtmlElement, ctx: ExtractContext) -> Iterator[_Candidate]:
 
 
 def _attribute_times(
-    element: HtmlElement, ctx: ExtractContext, fetched: datetime
+    element: HtmlElement, names: Sequence[str], ctx: ExtractContext, fetched: datetime
 ) -> Iterator[_Candidate]:
-    names = element.keys()
     itemprop = ""
     if "itemprop" in names or "property" in names:
         itemprop = (element.get("itemprop") or element.get("property") or "").lower()

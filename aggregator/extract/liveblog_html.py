@@ -83,7 +83,7 @@ import codecs
 import json
 import re
 from collections import Counter
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -240,7 +240,7 @@ def extract(body: bytes, ctx: ExtractContext) -> Page:
     if from_ld is not None and not from_ld.drafts:
         notes = (*notes, *from_ld.notes, "no liveBlogUpdate was usable; the HTML was read instead")
         from_ld = None
-    from_html, html_notes = _from_markup(root, ctx, _stated_times(values))
+    from_html, html_notes = _from_markup(root, ctx, lambda: _stated_times(values))
     notes = (*notes, *html_notes)
     if from_ld is not None and from_html is not None:
         return _page(_merged(from_ld, from_html), ctx, notes)
@@ -299,7 +299,7 @@ def _legal_text(text: str | None) -> str | None:
 
 
 def _from_markup(
-    root: HtmlElement, ctx: ExtractContext, stated_times: Sequence[str]
+    root: HtmlElement, ctx: ExtractContext, stated_times: Callable[[], Sequence[str]]
 ) -> tuple[_Reading | None, tuple[str, ...]]:
     """The first HTML reading that finds updates: configured selectors, microdata, blocks."""
     notes: tuple[str, ...] = ()
@@ -581,9 +581,19 @@ def _unwrap(text: str) -> str:
     return text
 
 
+def _may_be_live_blog(obj: dict[str, Any]) -> bool:
+    """A cheap look at `@type` before `_types` reads it properly (most objects are not)."""
+    kind = obj.get("@type")
+    return kind is not None and (not isinstance(kind, str) or "LiveBlogPosting" in kind)
+
+
 def _live_blog(values: list[Any]) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
     """The first LiveBlogPosting that lists updates, and notes on any others."""
-    blogs = [obj for obj in _objects(values) if "LiveBlogPosting" in _types(obj)]
+    blogs = [
+        obj
+        for obj in _objects(values)
+        if _may_be_live_blog(obj) and "LiveBlogPosting" in _types(obj)
+    ]
     with_updates = [blog for blog in blogs if _update_items(blog)]
     if not with_updates:
         note = "a LiveBlogPosting was found but lists no liveBlogUpdate; the HTML was read instead"
@@ -664,7 +674,8 @@ def _json_ld_update(
         return times
     published, updated, time_notes = times
     title_notes = () if headline else ("no headline; the title is the body's first sentence",)
-    identity = web_url(ctx.page_url, item.get("@id")) or web_url(ctx.page_url, item.get("url"))
+    url = web_url(ctx.page_url, item.get("url"))
+    identity = web_url(ctx.page_url, item.get("@id")) or url
     return Draft(
         title=title,
         content_html=content,
@@ -673,7 +684,7 @@ def _json_ld_update(
         author=_names(item.get("author")) or default_author,
         notes=(*title_notes, *time_notes),
         identity=identity,
-        link=web_url(ctx.page_url, item.get("url")) or identity,
+        link=url or identity,
     )
 
 

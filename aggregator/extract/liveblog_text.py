@@ -252,7 +252,7 @@ def _byline_name(line: str) -> str | None:
 
 
 def _is_caption(line: str) -> bool:
-    return _CAPTION.match(line) is not None
+    return line.endswith("]") and _CAPTION.match(line) is not None
 
 
 def _is_plain(line: str) -> bool:
