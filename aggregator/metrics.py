@@ -18,6 +18,7 @@ share counters.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 from prometheus_client import (
@@ -151,19 +152,40 @@ class Metrics:
             registry=self.registry,
         )
         self._gauges = _SourceGauges(settings, log, model)
+        # The labelled series this process created for each source, to drop them
+        # when the source is removed from the configuration.
+        self._series: dict[str, set[tuple[Counter | Histogram, tuple[str, ...]]]] = {}
+        self._configured = frozenset(source.name for source in settings.sources)
         self.registry.register(self._gauges)
 
     def reconfigure(self, settings: Settings) -> None:
-        """Report on the sources the new settings configure."""
+        """Report on the sources the new settings configure, and on no others: the
+        series of a removed source are dropped, and a poll of it still in flight
+        when the configuration changed is not counted."""
         self._gauges.settings = settings
+        self._configured = frozenset(source.name for source in settings.sources)
+        for name in set(self._series) - self._configured:
+            for metric, labels in self._series.pop(name):
+                with contextlib.suppress(KeyError):
+                    metric.remove(*labels)
 
     def record_poll(self, summary: PollSummary, seconds: float) -> None:
-        self.polls.labels(summary.source, summary.outcome).inc()
-        self.poll_seconds.labels(summary.source).observe(seconds)
+        source = summary.source
+        if source not in self._configured:
+            return
+        counts: list[tuple[Counter, tuple[str, ...], float]] = [
+            (self.polls, (source, summary.outcome), 1),
+            (self.entries, (source, "added"), summary.added),
+            (self.entries, (source, "revised"), summary.revised),
+        ]
         if summary.error_kind is not None:
-            self.failures.labels(summary.source, summary.error_kind).inc()
-        self.entries.labels(summary.source, "added").inc(summary.added)
-        self.entries.labels(summary.source, "revised").inc(summary.revised)
+            counts.append((self.failures, (source, summary.error_kind), 1))
+        seen = self._series.setdefault(source, set())
+        for counter, labels, amount in counts:
+            counter.labels(*labels).inc(amount)
+            seen.add((counter, labels))
+        self.poll_seconds.labels(source).observe(seconds)
+        seen.add((self.poll_seconds, (source,)))
 
     def record_render(self, seconds: float) -> None:
         self.render_seconds.observe(seconds)

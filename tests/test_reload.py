@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aggregator.collect import PollSummary
 from aggregator.service import Service
 from aggregator.store import open_store
 from tests.conftest import Project
@@ -30,6 +31,26 @@ def service(project: Project) -> Iterator[Service]:
     finally:
         running.scheduler.stop(grace=1)
         store.close()
+
+
+def test_a_removed_source_leaves_the_metrics_even_if_it_was_polled(
+    service: Service, project: Project
+) -> None:
+    """Its counters are dropped on reload, and a poll still in flight is not counted."""
+    failed = PollSummary("dailyknight", error="boom", error_kind="timeout")
+    service.metrics.record_poll(failed, 0.5)
+    assert b'aggregator_poll_failures_total{kind="timeout",source="dailyknight"}' in (
+        service.metrics.exposition()
+    )
+    text = project.config.read_text(encoding="utf-8")
+    project.config.write_text(text[: text.index('[[sources]]\nname = "dailyknight"')])
+    assert service.reload()
+    service.metrics.record_poll(PollSummary("dailyknight", added=2), 0.5)
+    assert b'source="dailyknight"' not in service.metrics.exposition()
+    service.metrics.record_poll(PollSummary("aljazeera", added=1), 0.5)
+    assert b'aggregator_polls_total{outcome="ok",source="aljazeera"}' in (
+        service.metrics.exposition()
+    )
 
 
 def test_reload_follows_sources_and_feed_settings(
