@@ -77,11 +77,9 @@ from aggregator.model import ExtractContext, normalise_text
 _UNREAD = frozenset(
     {"script", "style", "noscript", "template", "head", "svg", "button", "form", "select"}
 )
-_CHROME = frozenset({"nav", "header", "footer"})
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _SELF_CONTAINED = frozenset({"li", "article", "section", "tr", "dd"})
 _PARAGRAPHS = frozenset({"p", "div", "blockquote", "figure", "ul", "ol", "table"})
-_DATE_ATTRIBUTES = ("datetime",)
 _ITEMPROPS = frozenset({"datepublished", "datecreated"})
 _NOT_PUBLICATION = ("modif", "updat", "edit", "since", "before", "expir", "sort")
 _META_NAMES = frozenset(
@@ -169,17 +167,21 @@ def read_blocks(
     if series is None:
         return None
     heads = set(series.heads)
-    segments = [_segment(head, heads) for head in series.heads]
+    contained = [_self_contained(head) for head in series.heads]
+    segments = [
+        [head] if whole else _segment(head, heads)
+        for head, whole in zip(series.heads, contained, strict=True)
+    ]
     by_element = _by_head(candidates, series.heads)
     anchor, anchor_label = _page_anchor(root, ctx, heads, stated_times())
     days = _heading_days(series.heads, anchor or anchor_time(ctx), ctx)
     times = _block_times(series, by_element, days, anchor, anchor_label, ctx)
     blocks: list[Draft] = []
     notes: list[str] = []
-    for number, (head, segment, when) in enumerate(
-        zip(series.heads, segments, times, strict=True), 1
+    for number, (head, whole, segment, when) in enumerate(
+        zip(series.heads, contained, segments, times, strict=True), 1
     ):
-        block = _block(head, segment, by_element[head], when, ctx)
+        block = _block(head, whole, segment, by_element[head], when, ctx)
         if isinstance(block, str):
             notes.append(f"block {number} {block}; it was skipped")
         else:
@@ -227,7 +229,7 @@ def _attribute_times(
             yield _Candidate(element, "@itemprop", instant)
             return
     for name in names:
-        if name in _DATE_ATTRIBUTES or name.startswith("data-") or name in ("title", "content"):
+        if name.startswith("data-") or name in ("datetime", "title", "content"):
             instant = attribute_instant(name, element.get(name), ctx.timezone, fetched)
             if instant is not None:
                 yield _Candidate(element, f"@{name}", instant)
@@ -384,9 +386,7 @@ def _self_contained(head: HtmlElement) -> bool:
 
 
 def _segment(head: HtmlElement, heads: set[HtmlElement]) -> list[HtmlElement]:
-    """The head and, for a one-line head, the siblings that continue its update."""
-    if _self_contained(head):
-        return [head]
+    """A one-line head and the siblings that continue its update."""
     segment = [head]
     for sibling in head.itersiblings():
         if sibling in heads or not isinstance(sibling.tag, str):
@@ -470,24 +470,20 @@ def _block_times(
 
 
 def _machine_time(own: Sequence[_Candidate]) -> datetime | None:
-    """The block's stated time: a `datetime` attribute, microdata, then other attributes."""
+    """The block's stated time: a `datetime` attribute, microdata, then other attributes
+    (publication-like names before modification-like ones), first in page order."""
     stated = [c for c in own if isinstance(c.value, datetime)]
-    for wanted in ("@datetime", "@itemprop"):
-        for candidate in stated:
-            if candidate.kind == wanted:
-                assert isinstance(candidate.value, datetime)
-                return candidate.value
-    ranked = sorted(
-        stated,
-        key=lambda c: (
-            any(word in c.kind for word in _NOT_PUBLICATION),
-            c.kind in ("@title", "@content"),
-        ),
-    )
-    for candidate in ranked:
-        assert isinstance(candidate.value, datetime)
-        return candidate.value
-    return None
+    if not stated:
+        return None
+    best = min(stated, key=_stated_rank).value
+    assert isinstance(best, datetime)
+    return best
+
+
+def _stated_rank(candidate: _Candidate) -> tuple[int, bool, bool]:
+    order = {"@datetime": 0, "@itemprop": 1}.get(candidate.kind, 2)
+    later = any(word in candidate.kind for word in _NOT_PUBLICATION)
+    return order, later, candidate.kind in ("@title", "@content")
 
 
 def _combined(machine: datetime, printed: Printed, ctx: ExtractContext) -> _When:
@@ -575,6 +571,7 @@ def _page_anchor(
 
 def _block(
     head: HtmlElement,
+    contained: bool,
     segment: Sequence[HtmlElement],
     own: Sequence[_Candidate],
     when: _When,
@@ -591,9 +588,11 @@ def _block(
         opened = printed_stamp(normalise_text(line.text_content()))
         if opened is not None and opened.headline:
             headline, stamp_element = opened.headline, line
-    title_element = _heading(head, stamp_element) if _self_contained(head) else None
+    title_element = _heading(head, stamp_element) if contained else None
     author = _author(head)
-    pieces = _content(head, segment, stamp_element, printed, title_element, headline is not None)
+    pieces = _content(
+        head, contained, segment, stamp_element, printed, title_element, headline is not None
+    )
     content = sanitize_html(pieces, ctx.page_url).strip()
     text_title = (
         (normalise_text(title_element.text_content()) if title_element is not None else None)
@@ -608,7 +607,7 @@ def _block(
         content = f"{content}<p>{html.escape(embedded, quote=False)}</p>"
     identity = web_url(ctx.page_url, permalink.get("href")) if permalink is not None else None
     anchor = head.get("id")
-    if identity is None and anchor and (_self_contained(head) or _linked(head, anchor)):
+    if identity is None and anchor and (contained or _linked(head, anchor)):
         identity = web_url(ctx.page_url, f"#{anchor}")
     return Draft(
         title=text_title,
@@ -702,6 +701,7 @@ def _author(head: HtmlElement) -> str | None:
 
 def _content(
     head: HtmlElement,
+    contained: bool,
     segment: Sequence[HtmlElement],
     stamp: HtmlElement | None,
     printed: _Candidate | None,
@@ -723,9 +723,7 @@ def _content(
             found.text = opened.rest + " " if opened is not None else found.text
             if not normalise_text(found.text_content()):
                 _remove(found)
-    whole = (
-        "" if _empty(clone) else inner_html(clone) if _self_contained(head) else _outer_html(clone)
-    )
+    whole = "" if _empty(clone) else inner_html(clone) if contained else _outer_html(clone)
     parts = [whole]
     parts.extend(_outer_html(node) for node in segment[1:])
     return "".join(parts)

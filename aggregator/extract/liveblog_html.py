@@ -242,13 +242,10 @@ def extract(body: bytes, ctx: ExtractContext) -> Page:
         from_ld = None
     from_html, html_notes = _from_markup(root, ctx, lambda: _stated_times(values))
     notes = (*notes, *html_notes)
-    if from_ld is not None and from_html is not None:
-        return _page(_merged(from_ld, from_html), ctx, notes)
-    if from_ld is not None or from_html is not None:
-        reading = from_ld if from_ld is not None else from_html
-        assert reading is not None
-        return _page(reading, ctx, notes)
-    return _from_text(root, ctx, notes)
+    readings = [reading for reading in (from_ld, from_html) if reading is not None]
+    if not readings:
+        return _from_text(root, ctx, notes)
+    return _page(_merged(*readings) if len(readings) == 2 else readings[0], ctx, notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,24 +496,23 @@ def _tree(body: bytes, ctx: ExtractContext) -> tuple[HtmlElement, tuple[str, ...
     text (about 4 of 9.4 ms). Characters XML forbids are removed from what the
     page yields, in `_legal`, instead of from the whole document.
     """
-    for bom, encoding in _BOMS:
-        if body.startswith(bom):
-            if encoding != "utf-8":
-                break
-            parsed = _parse_utf8(body[len(bom) :], ctx)
-            if parsed is not None:
-                return parsed, ()
-            break
-    else:
-        declared = _declared_charset(body, ctx.content_type)
-        if declared is None or _codec_name(declared) == "utf-8":
-            parsed = _parse_utf8(body, ctx)
-            if parsed is not None:
-                return parsed, ()
+    if _maybe_utf8(body, ctx.content_type):
+        start = body.removeprefix(codecs.BOM_UTF8)
+        parsed = _parse_utf8(start, ctx)
+        if parsed is not None:
+            return parsed, ()
     text, notes = _decode(body, ctx.content_type)
-    root = _parse(strip_xml_illegal(text).encode("utf-8"), ctx)
-    assert root is not None  # text encoded by us is UTF-8
-    return root, notes
+    return _parse(strip_xml_illegal(text).encode("utf-8"), ctx), notes
+
+
+def _maybe_utf8(body: bytes, content_type: str | None) -> bool:
+    """UTF-8 by its BOM, by its declaration, or by default (nothing is declared)."""
+    if body.startswith(codecs.BOM_UTF8):
+        return True
+    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return False
+    declared = _declared_charset(body, content_type)
+    return declared is None or _codec_name(declared) == "utf-8"
 
 
 def _codec_name(label: str) -> str | None:
