@@ -178,6 +178,14 @@ def load_settings(path: Path, environ: Mapping[str, str] = os.environ) -> Settin
         raise ConfigError(
             where, None, "not valid TOML: arrays or tables nested too deeply"
         ) from None
+    return settings_from(raw, path, environ)
+
+
+def settings_from(
+    raw: dict[str, Any], path: Path, environ: Mapping[str, str] = os.environ
+) -> Settings:
+    """Validate an already parsed config as if it were the file at `path` (which is
+    not read: relative paths resolve against its directory, errors name it)."""
     return _Reader(path).settings(raw, environ)
 
 

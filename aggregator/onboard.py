@@ -37,7 +37,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from aggregator.collect import plan_poll, source_context
 
 # The loader's reader, used on a config held in memory: `try` writes no file.
-from aggregator.config import Settings, SourceConfig, _Reader
+from aggregator.config import Settings, SourceConfig, settings_from
 from aggregator.config_append import append_checked
 from aggregator.errors import AggregatorError, ConfigError, ExtractError, FetchError
 from aggregator.events import EntryAdded, SourcePolled
@@ -45,7 +45,7 @@ from aggregator.extract import detect_format, extract
 from aggregator.fetch import Fetcher
 from aggregator.model import Format, Page
 from aggregator.opml.apply import existing_sources
-from aggregator.opml.plan import _url_key
+from aggregator.opml.plan import url_key
 
 DEFAULT_ZONE = "UTC"
 ZONE_NOTE = (
@@ -226,7 +226,7 @@ def checked_source(table: str, where: str) -> SourceConfig:
     nothing else, held in memory: nothing is read or written. A value the
     loader refuses raises its `ConfigError`, located at `where`."""
     raw = tomllib.loads(_SCRATCH + table)
-    return _Reader(Path(where)).settings(raw, environ={}).sources[0]
+    return settings_from(raw, Path(where), environ={}).sources[0]
 
 
 async def trial(source: SourceConfig, fetcher: Fetcher | None = None) -> Trial:
@@ -287,7 +287,7 @@ def prepare_addition(config: Path, wanted: Wanted) -> Addition:
     settings = _write_checked(config, before, render_table(wanted), False)
     new = settings.sources[-1]
     for index, other in enumerate(settings.sources[:-1]):
-        if _url_key(other.url) == _url_key(new.url):
+        if url_key(other.url) == url_key(new.url):
             raise ConfigError(
                 str(config),
                 "sources",

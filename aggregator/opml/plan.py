@@ -64,7 +64,7 @@ def plan_import(
     for table in existing:
         url = table.get("url")
         if isinstance(url, str) and url.strip():
-            key = _url_key(_resolve_config_url(url.strip(), config_dir))
+            key = url_key(_resolve_config_url(url.strip(), config_dir))
             configured.setdefault(key, str(table.get("name", "?")))
     seen: dict[str, Outline] = {}
     added: list[NewSource] = []
@@ -75,7 +75,7 @@ def plan_import(
         if url is None:
             notes.append((line, f"{where}: skipped {outline.label()}: {problem}"))
             continue
-        key = _url_key(url)
+        key = url_key(url)
         if key in configured:
             notes.append(
                 (
@@ -185,7 +185,7 @@ def _resolve_config_url(value: str, config_dir: Path) -> str:
     return urljoin(config_dir.as_uri() + "/", value)
 
 
-def _url_key(url: str) -> str:
+def url_key(url: str) -> str:
     """A URL for comparing: `HTTP://Example.org:80/x#top` and `http://example.org/x` are one."""
     try:
         parts = urlsplit(url)
