@@ -14,14 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from aggregator.config import SourceConfig
-from aggregator.errors import ExtractError, FetchError, StoreError, StoreUnavailable
+from aggregator.errors import (
+    ExtractError,
+    ExtractorCrashed,
+    FetchError,
+    StoreError,
+    StoreUnavailable,
+)
 from aggregator.events import (
     EntryAdded,
     EntryRevised,
@@ -32,11 +38,13 @@ from aggregator.events import (
 )
 from aggregator.extract import extract
 from aggregator.fetch import Fetcher, FetchResult
-from aggregator.model import ExtractContext, Page, content_hash
+from aggregator.model import ExtractContext, Format, Page, content_hash
 from aggregator.projections import catch_up, fold_appended
 from aggregator.store.base import EventLog, ReadModel, RecordedEntry
 
 logger = logging.getLogger("aggregator.collect")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +165,28 @@ def source_context(
     )
 
 
+def read_page(source: SourceConfig, fetched: FetchResult, fmt: Format | None = None) -> Page:
+    """The page a fetch of `source` holds, read as `fmt` (default: the source's format).
+
+    The one read step of a poll and of `aggregator try`. A page that trips a
+    bug in an extractor is that source's failure, not the service's: it comes
+    out as an `ExtractorCrashed` (the traceback goes to the log).
+    """
+    context = source_context(source, fetched.fetched_at, fetched.content_type, fetched.server_date)
+    try:
+        return extract(fetched.body, context, fmt or source.format)
+    except ExtractError:
+        raise
+    except Exception as exc:
+        logger.exception("extracting %s raised", source.name)
+        raise ExtractorCrashed(f"internal error: {type(exc).__name__}: {exc}"[:500]) from exc
+
+
+async def _inline(work: Callable[[], T]) -> T:
+    """Run `work` on the caller's thread (the default for `poll_source`)."""
+    return work()
+
+
 async def poll_source(
     source: SourceConfig,
     fetcher: Fetcher,
@@ -165,6 +195,7 @@ async def poll_source(
     clock: Callable[[], datetime],
     new_poll_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     earlier: Sequence[Event] = (),
+    run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] = _inline,
 ) -> PollSummary:
     """Poll once and append the outcome; a source's failures are recorded, never raised.
 
@@ -172,17 +203,43 @@ async def poll_source(
     database was down); they go first in this poll's one append. Only
     `StoreError` escapes: then nothing of this poll was appended, or all of it
     was and only the projection is behind (it catches up on the next read).
+
+    Only the fetch waits on the event loop. The rest (reading the source's
+    state, extracting, planning, appending and folding) is blocking store and
+    CPU work, handed to `run_sync`: the engine passes its worker threads, so a
+    poll never blocks the loop that serves HTTP; the default runs it inline.
     """
     poll_id = new_poll_id()
     attempted_at = clock()
-    state = model.source(source.name)
-    events: list[Event]
+    state = await run_sync(lambda: model.source(source.name))
     try:
-        fetched = await fetcher.fetch(
+        fetched: FetchResult | FetchError = await fetcher.fetch(
             source.url,
             etag=state.etag if state else None,
             last_modified=state.last_modified if state else None,
         )
+    except FetchError as exc:
+        fetched = exc
+    result: PollSummary = await run_sync(
+        lambda: _record(source, fetched, log, model, poll_id, attempted_at, earlier)
+    )
+    return result
+
+
+def _record(
+    source: SourceConfig,
+    fetched: FetchResult | FetchError,
+    log: EventLog,
+    model: ReadModel,
+    poll_id: str,
+    attempted_at: datetime,
+    earlier: Sequence[Event],
+) -> PollSummary:
+    """Turn one fetch into events, append them in one transaction and fold them."""
+    events: list[Event]
+    try:
+        if isinstance(fetched, FetchError):
+            raise fetched
         if fetched.not_modified:
             events = [
                 SourceNotModified(
@@ -194,10 +251,7 @@ async def poll_source(
             ]
             summary = PollSummary(source.name, not_modified=True)
         else:
-            context = source_context(
-                source, fetched.fetched_at, fetched.content_type, fetched.server_date
-            )
-            page = extract(fetched.body, context, source.format)
+            page = read_page(source, fetched)
             events = plan_poll(source, page, model.digests(source.name), fetched, poll_id)
             polled = events[-1]
             assert isinstance(polled, SourcePolled)
@@ -208,9 +262,8 @@ async def poll_source(
     except StoreError:
         raise
     except Exception as exc:
-        # A page that trips a bug in an extractor is that source's failure, not
-        # the service's: record it (with the traceback in the log) and go on.
-        logger.exception("extracting %s raised", source.name)
+        # A bug past extraction (in the plan) is still that source's failure.
+        logger.exception("polling %s raised", source.name)
         reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
         events = [_failed(source, poll_id, attempted_at, "internal", reason, exc)]
         summary = PollSummary(source.name, error=reason, error_kind="internal")

@@ -9,7 +9,8 @@
     │   ├── HTTPStatusError      any other non-success HTTP status
     │   └── BodyTooLarge         body exceeded the configured cap while streaming
     ├── ExtractError         bytes were fetched but hold no usable entries
-    │   └── NoUpdates            the page parsed, but no reading found a single update
+    │   ├── NoUpdates            the page parsed, but no reading found a single update
+    │   └── ExtractorCrashed     a page tripped a bug in an extractor (kind "internal")
     └── StoreError           the event log or projections refused an operation
         ├── StoreUnavailable     the database did not answer or dropped the connection
         └── AppendOnlyViolation  something tried to change or delete an event
@@ -93,6 +94,16 @@ class NoUpdates(ExtractError):
     """
 
     kind = "no-updates"
+
+
+class ExtractorCrashed(ExtractError):
+    """An extractor raised something it should not have: a bug met on this page.
+
+    It fails the page's source like any extraction failure (kind "internal"),
+    never the poll loop; the traceback is in the log.
+    """
+
+    kind = "internal"
 
 
 class StoreError(AggregatorError):

@@ -9,7 +9,7 @@
   the table `try` prints is one the loader accepts;
 * one fetch and extraction of that source exactly as a poll does them
   (`trial`): the same `Fetcher` (guards, size cap, timeouts, redirects), the
-  same `source_context`, `extract` and `plan_poll`, so what is shown is what
+  same read step (`collect.read_page`) and `plan_poll`, so what is shown is what
   the first poll would record;
 * appending the table to a config file (`prepare_addition`, `commit_addition`):
   the file's bytes stay as they were and the table goes after them, the new
@@ -34,14 +34,14 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
-from aggregator.collect import plan_poll, source_context
+from aggregator.collect import plan_poll, read_page
 
 # The loader's reader, used on a config held in memory: `try` writes no file.
 from aggregator.config import Settings, SourceConfig, settings_from
 from aggregator.config_append import append_checked
 from aggregator.errors import AggregatorError, ConfigError, ExtractError, FetchError
 from aggregator.events import EntryAdded, SourcePolled
-from aggregator.extract import detect_format, extract
+from aggregator.extract import detect_format
 from aggregator.fetch import Fetcher
 from aggregator.model import Format, Page
 from aggregator.opml.apply import existing_sources
@@ -244,15 +244,10 @@ async def trial(source: SourceConfig, fetcher: Fetcher | None = None) -> Trial:
         if source.format == "auto"
         else source.format
     )
-    context = source_context(source, fetched.fetched_at, fetched.content_type, fetched.server_date)
     try:
-        page = extract(fetched.body, context, fmt)
+        page = read_page(source, fetched, fmt)
     except ExtractError as exc:
         return Trial(source, fmt, failure=exc)
-    except Exception as exc:
-        # As in a poll: a page that trips an extractor bug is that page's failure.
-        failure = ExtractError(f"internal error: {type(exc).__name__}: {exc}"[:500])
-        return Trial(source, fmt, failure=failure)
     events = plan_poll(source, page, {}, fetched, poll_id="try")
     polled = events[-1]
     assert isinstance(polled, SourcePolled)
