@@ -3,6 +3,11 @@
 Exit status: 0 success; 1 the command ran but a source failed; 2 the command
 could not run (bad configuration, bad arguments, unreachable database).
 Errors are one line on stderr; `--debug` adds the traceback.
+
+There is one dispatch: each subcommand's parser names its handler
+(`set_defaults(handler=...)`), and every handler takes one
+`cli_context.Context`, which loads the config and opens the store only when
+the handler first asks for them (see there for which commands do).
 """
 
 from __future__ import annotations
@@ -21,22 +26,28 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from aggregator import __version__, cli_onboard, logs, opml
+from aggregator.cli_context import (
+    EXIT_OK,
+    EXIT_SOURCE_FAILED,
+    EXIT_UNUSABLE,
+    Context,
+    Handler,
+    open_configured_store,
+)
 from aggregator.collect import PollSummary, collect_sources
-from aggregator.config import Settings, config_path, load_settings, parse_duration
-from aggregator.errors import AggregatorError, StoreError
+from aggregator.config import parse_duration
+from aggregator.errors import AggregatorError
 from aggregator.events import EntryEvent, SourceFailed, SourcePolled, StoryLinked, format_time
 from aggregator.polling import next_poll_at
 from aggregator.projections import catch_up
 from aggregator.publish.files import regenerate, render_merged, write_atomic, write_stream
 from aggregator.shard import Shard
-from aggregator.store import migrations, open_store
+from aggregator.store import migrations
 from aggregator.store.base import EventLog, ReadModel, SourceState, StoredEvent
 from aggregator.store.memory import MemoryReadModel
-from aggregator.store.sql import SqlStore
 from aggregator.stories.linker import StoryLinker
 from aggregator.transfer import read_records, record_line
 
-EXIT_OK, EXIT_SOURCE_FAILED, EXIT_UNUSABLE = 0, 1, 2
 EXPORT_BATCH = 5000
 
 
@@ -56,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     collect = commands.add_parser("collect", help="poll every source once and regenerate the feeds")
     collect.add_argument("--source", metavar="NAME", help="poll only this source")
+    collect.set_defaults(handler=cmd_collect)
 
     feed = commands.add_parser("feed", help="write the merged Atom feed")
     feed.add_argument(
@@ -65,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the feed as it was at a log position or ISO time",
     )
     feed.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
+    feed.set_defaults(handler=cmd_feed)
 
     replay = commands.add_parser("replay", help="rebuild the projections from the log")
     replay.add_argument(
@@ -73,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_position_or_time,
         help="stop at a log position or ISO time",
     )
+    replay.set_defaults(handler=cmd_replay)
 
     events = commands.add_parser("events", help="list the event log")
     events.add_argument(
@@ -83,13 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="only events after POSITION",
     )
     events.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    events.set_defaults(handler=cmd_events)
 
     export = commands.add_parser("export", help="write the whole log as JSON lines")
     export.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
+    export.set_defaults(handler=cmd_export)
     restore = commands.add_parser(
         "import", help="restore an export into an empty log, then rebuild the feeds"
     )
     restore.add_argument("file", metavar="FILE", help="an export (JSON lines); - for stdin")
+    restore.set_defaults(handler=cmd_import)
 
     sources = commands.add_parser("sources", help="one row per source: last poll, outcome, entries")
     sources.add_argument("--json", action="store_true", help="JSON lines instead of a table")
@@ -106,12 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="how late past its next poll a source counts as overdue (default: 10m)",
     )
+    sources.set_defaults(handler=cmd_sources)
 
     for name, text in (
         ("run", "poll every source on its schedule and serve the feeds over HTTP"),
         ("serve", "serve the feeds over HTTP from the log, polling nothing"),
     ):
         service = commands.add_parser(name, help=text)
+        service.set_defaults(handler=cmd_run)
         service.add_argument(
             "--host", help="address to listen on (default: [service] host, else 127.0.0.1)"
         )
@@ -139,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     opml_export.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE, atomically (default: stdout)"
     )
+    opml_export.set_defaults(handler=cmd_opml_export)
     opml_import = formats.add_parser(
         "import", help="append the feeds of an OPML file to the config as [[sources]] tables"
     )
@@ -154,10 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also import file: URLs and paths (refused by default: the feed publishes "
         "what a source reads)",
     )
+    opml_import.set_defaults(handler=cmd_opml_import)
 
     cli_onboard.add_parsers(commands)  # `try URL` and `add URL --name NAME`
 
     database = commands.add_parser("db", help="the database schema")
+    database.set_defaults(handler=cmd_db)
     steps = database.add_subparsers(dest="action", required=True, metavar="ACTION")
     steps.add_parser("upgrade", help="create the schema or upgrade it to the newest revision")
     steps.add_parser("status", help="the schema revision and the log's head position")
@@ -179,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--start", metavar="TIME", help="virtual start time (default: just before the first update)"
     )
+    live.set_defaults(handler=cmd_fixtures_serve)
     return parser
 
 
@@ -263,46 +286,15 @@ def _progress(text: str, done: bool = False) -> None:
         sys.stderr.flush()
 
 
-def _open_store(settings: Settings, migrate: bool = True) -> SqlStore:
-    """`open_store`, its error prefixed with the file and key the URL came from:
-    that is where the reader has to fix it (the URL in it has no password)."""
-    try:
-        return open_store(settings.database_url, migrate=migrate)
-    except StoreError as exc:
-        raise AggregatorError(f"{settings.path}: {settings.database_key}: {exc}") from exc
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    ctx = Context(args)
     try:
-        if args.command == "opml" and args.action == "import":
-            # Not loaded first: the config may have no sources yet (the import
-            # is what fills it); the file it would become is loaded instead.
-            return cmd_opml_import(config_path(args.config), args)
-        if args.command in cli_onboard.COMMANDS:
-            # Before any config is loaded (`try` needs none; `add` may give a config
-            # its first source) and without a store: neither opens the database.
-            return cli_onboard.run(args, config_path(args.config))
-        settings = load_settings(config_path(args.config))
-        if getattr(args, "source", None):
-            settings.source(args.source)  # an unknown name fails before the database is made
-        if args.command == "fixtures":
-            start = _iso_time(args.start, "--start") if args.start else None
-            from aggregator.fixtures import serve_fixtures
-
-            serve_fixtures(settings, args.host, args.port, args.speed, start)
-            return EXIT_OK
-        if args.command in ("run", "serve"):
-            logs.configure(args.log_format, logging.DEBUG if args.debug else logging.INFO)
-        if args.command == "db":
-            return cmd_db(settings, args)
-        if args.command == "opml":
-            return cmd_opml_export(settings, args)
-        store = _open_store(settings)
         try:
-            return _COMMANDS[args.command](settings, store, args)
+            handler: Handler = args.handler
+            return handler(ctx)
         finally:
-            store.close()
+            ctx.close()
     except AggregatorError as exc:
         if args.debug:
             traceback.print_exc()
@@ -326,10 +318,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNUSABLE
 
 
-def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
-    """Schema work on purpose (every other command also upgrades on opening)."""
+def cmd_fixtures_serve(ctx: Context) -> int:
+    """Serves the config's file sources; no database is opened."""
+    args = ctx.args
+    settings = ctx.settings
+    start = _iso_time(args.start, "--start") if args.start else None
+    from aggregator.fixtures import serve_fixtures
+
+    serve_fixtures(settings, args.host, args.port, args.speed, start)
+    return EXIT_OK
+
+
+def cmd_db(ctx: Context) -> int:
+    """Schema work on purpose (every other command also upgrades on opening), so
+    the store is its own, opened without migrating."""
+    settings, args = ctx.settings, ctx.args
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
-    store = _open_store(settings, migrate=False)
+    store = open_configured_store(settings, migrate=False)
     try:
         if args.action == "upgrade":
             before, after = store.create_schema()
@@ -349,7 +354,11 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
         store.close()
 
 
-def cmd_run(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
+def cmd_run(ctx: Context) -> int:
+    args, settings = ctx.args, ctx.settings
+    # The log lines' format first, before anything of the service can log.
+    logs.configure(args.log_format, logging.DEBUG if args.debug else logging.INFO)
+    store = ctx.store
     polling = args.command == "run"
     # The service's parts (uvicorn, Starlette, APScheduler, prometheus_client) are
     # imported here, not at start-up: the one-shot commands never need them.
@@ -363,8 +372,10 @@ def cmd_run(settings: Settings, store: SqlStore, args: argparse.Namespace) -> in
     return run_foreground(service, host, port)
 
 
-def cmd_collect(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
+def cmd_collect(ctx: Context) -> int:
+    settings, args = ctx.settings, ctx.args
     chosen = [settings.source(args.source)] if args.source else list(settings.sources)
+    store = ctx.store  # only now: an unknown --source fails before the database is made
     done: list[PollSummary] = []
 
     def progress(summary: PollSummary) -> None:
@@ -423,7 +434,8 @@ def _position(log: EventLog, value: str, option: str) -> int:
         ) from None
 
 
-def cmd_feed(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
+def cmd_feed(ctx: Context) -> int:
+    settings, store, args = ctx.settings, ctx.store, ctx.args
     if args.as_of is None:
         catch_up(store.log, store.read_model)
         document = render_merged(settings, store.read_model)
@@ -444,7 +456,8 @@ def _emit(document: bytes, output: str | None) -> None:
         sys.stdout.buffer.flush()
 
 
-def cmd_replay(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
+def cmd_replay(ctx: Context) -> int:
+    settings, store, args = ctx.settings, ctx.store, ctx.args
     head = store.log.head()
     upto = head if args.until is None else min(_position(store.log, args.until, "--until"), head)
     store.read_model.reset()
@@ -464,7 +477,8 @@ def cmd_replay(settings: Settings, store: SqlStore, args: argparse.Namespace) ->
     return EXIT_OK
 
 
-def cmd_events(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
+def cmd_events(ctx: Context) -> int:
+    store, args = ctx.store, ctx.args
     for record in store.log.read(after=args.since):
         if args.json:
             print(record_line(record))
@@ -474,8 +488,9 @@ def cmd_events(settings: Settings, store: SqlStore, args: argparse.Namespace) ->
     return EXIT_OK
 
 
-def cmd_export(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
+def cmd_export(ctx: Context) -> int:
     """The log in the `events --json` format, read in batches, written atomically to a file."""
+    store, args = ctx.store, ctx.args
     lines = _export_lines(store.log)
     if args.output:
         write_stream(Path(args.output), (f"{line}\n".encode() for line in lines))
@@ -492,7 +507,8 @@ def _export_lines(log: EventLog) -> Iterator[str]:
         after = batch[-1].position
 
 
-def cmd_import(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
+def cmd_import(ctx: Context) -> int:
+    settings, store, args = ctx.settings, ctx.store, ctx.args
     where = "stdin" if args.file == "-" else args.file
     try:
         handle = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
@@ -508,19 +524,22 @@ def cmd_import(settings: Settings, store: SqlStore, args: argparse.Namespace) ->
     return EXIT_OK
 
 
-def cmd_opml_export(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_opml_export(ctx: Context) -> int:
     """The sources as OPML, for a feed reader or another aggregator; no database is opened."""
-    _emit(opml.export_opml(settings, datetime.now(UTC)), args.output)
+    _emit(opml.export_opml(ctx.settings, datetime.now(UTC)), ctx.args.output)
     return EXIT_OK
 
 
-def cmd_opml_import(config: Path, args: argparse.Namespace) -> int:
+def cmd_opml_import(ctx: Context) -> int:
     """Append an OPML file's feeds to the config; notes on stderr, the result on stdout.
 
+    The config is not loaded first: it may have no sources yet (the import is
+    what fills it); the file it would become is loaded instead.
     Skipped outlines (already configured, duplicates, not a feed) are normal in
     a reader's export and do not fail the command; a file that cannot be
     parsed, or a result the config loader refuses, does, and writes nothing.
     """
+    config, args = ctx.config_path, ctx.args
     where = "stdin" if args.file == "-" else args.file
     try:
         if args.file == "-":
@@ -583,7 +602,8 @@ def _gist(record: StoredEvent) -> str:
     return event.source
 
 
-def cmd_sources(settings: Settings, store: SqlStore, args: argparse.Namespace) -> int:
+def cmd_sources(ctx: Context) -> int:
+    settings, store, args = ctx.settings, ctx.store, ctx.args
     catch_up(store.log, store.read_model)
     states = store.read_model.sources()
     now = store.clock()
@@ -642,17 +662,5 @@ def _table_row(row: dict[str, str | int | None]) -> dict[str, str | int | None]:
         shown["outcome"] = f"{shown['outcome']} ({kind})"
     return shown
 
-
-_COMMANDS = {
-    "export": cmd_export,
-    "import": cmd_import,
-    "run": cmd_run,
-    "serve": cmd_run,
-    "collect": cmd_collect,
-    "feed": cmd_feed,
-    "replay": cmd_replay,
-    "events": cmd_events,
-    "sources": cmd_sources,
-}
 
 __all__ = ["main"]

@@ -8,6 +8,8 @@ detection and appends that table to the config file; a running service
 follows on SIGHUP. Both exit 0 when updates were found and 1, with one line,
 when none were or the page could not be fetched; bad options or a config
 that would not load are 2, as for every command (see `aggregator.cli`).
+Each command's parser names its handler, which takes a `cli_context.Context`
+like every other command's.
 """
 
 from __future__ import annotations
@@ -20,13 +22,12 @@ from pathlib import Path
 from typing import TextIO
 
 from aggregator import onboard
+from aggregator.cli_context import EXIT_OK, Context
+from aggregator.cli_context import EXIT_SOURCE_FAILED as EXIT_NO_UPDATES
 from aggregator.config import FORMATS, SourceConfig
 from aggregator.errors import ConfigError
 from aggregator.onboard import Trial, Wanted
 
-COMMANDS = frozenset({"try", "add"})
-# The statuses of `aggregator.cli` (not imported: it imports this module).
-EXIT_OK, EXIT_NO_UPDATES, EXIT_UNUSABLE = 0, 1, 2
 _OPTIONS = {
     "url": "URL",
     "name": "--name",
@@ -44,6 +45,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="fetch a page as a poll would and show what it would record; writes nothing",
     )
     _source_options(trying)
+    trying.set_defaults(handler=cmd_try)
     adding = commands.add_parser(
         "add", help="try a page, then append it to the config as a [[sources]] table"
     )
@@ -54,6 +56,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     adding.add_argument(
         "--force", action="store_true", help="add it even when no update is found (yet)"
     )
+    adding.set_defaults(handler=cmd_add)
 
 
 def _source_options(parser: argparse.ArgumentParser) -> None:
@@ -76,14 +79,10 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace, config: Path) -> int:
-    """`try` or `add`; their errors are raised as `AggregatorError` for `cli.main`."""
-    if args.command == "try":
-        return cmd_try(args)
-    return cmd_add(config, args)
-
-
-def cmd_try(args: argparse.Namespace) -> int:
+def cmd_try(ctx: Context) -> int:
+    """Needs no config file and opens no database; errors are raised as
+    `AggregatorError` for `cli.main`, as for every command."""
+    args = ctx.args
     url = onboard.resolve_url(args.url, Path.cwd())
     wanted = Wanted(
         url=url,
@@ -106,7 +105,10 @@ def cmd_try(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_add(config: Path, args: argparse.Namespace) -> int:
+def cmd_add(ctx: Context) -> int:
+    """The config is not loaded first (this may give it its first source): the
+    file it would become is checked instead; no database is opened."""
+    config, args = ctx.config_path, ctx.args
     wanted = Wanted(
         url=onboard.resolve_url(args.url, Path.cwd()),
         name=args.name,

@@ -295,3 +295,31 @@ def test_sources_check_is_a_health_check_per_shard(project: Project) -> None:
     assert run(*config, "sources", "--check", "--shard", "1/2").returncode == 0
     wrong = run(*config, "sources", "--check", "--overdue", "soon")
     assert wrong.returncode == 2 and "expected a duration" in wrong.stderr
+
+
+def test_each_command_loads_and_opens_only_what_it_needs(project: Project) -> None:
+    """Every command gets one context that loads the config and opens the store
+    on first use: with the database unreachable, the commands that need no
+    store still work, `try` needs no config at all, and the others fail on
+    the store with the one line naming where its URL came from."""
+    down = {"AGGREGATOR_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    config = ("--config", str(project.config))
+    exported = run(*config, "opml", "export", env=down)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.startswith("<?xml") and 'aggregator:name="aljazeera"' in exported.stdout
+    fixtures = run(*config, "fixtures", "serve", "--start", "soon", env=down)
+    assert (fixtures.returncode, fixtures.stderr) == (
+        2,
+        "aggregator: error: --start: expected an ISO time, got 'soon'\n",
+    )
+    missing = ("--config", str(project.root / "none.toml"))
+    tried = run(*missing, "try", (project.seeds / AJ_SEED).as_uri(), "--format", "liveblog-text")
+    assert tried.returncode == 0, tried.stderr
+    assert "40 updates it would record" in tried.stdout
+    key = "storage.url (overridden by $AGGREGATOR_DATABASE_URL)"
+    where = f"aggregator: error: {project.config}: {key}: "
+    for command in (("sources",), ("db", "status"), ("collect",)):
+        refused = run(*config, *command, env=down)
+        assert refused.returncode == 2 and refused.stderr.startswith(where), refused.stderr
+        assert refused.stdout == "" and "Traceback" not in refused.stderr
+    assert not project.database.exists() and not project.output.exists()
