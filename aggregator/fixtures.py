@@ -38,6 +38,7 @@ from aggregator.collect import source_context
 from aggregator.config import Settings, SourceConfig
 from aggregator.errors import AggregatorError
 from aggregator.extract import detect_format, extract
+from aggregator.extract.decode import decode
 from aggregator.extract.liveblog_text import normalised_lines, parse_stamp_line
 from aggregator.extract.sanitize import strip_xml_illegal
 from aggregator.extract.times import Ago, Stamp, is_newest_first, page_day
@@ -105,7 +106,7 @@ class Timeline:
                 f"{source.name}: set `date` for this source: without it the page's times "
                 "would be dated from the fetch, and the fixture could not replay them"
             )
-        text = strip_xml_illegal(body.decode("utf-8-sig", errors="replace"))
+        text = strip_xml_illegal(decode(body, _CONTENT_TYPE, "text").text)
         header, pieces = _cut(source.name, text)
         page = extract(text.encode("utf-8"), context, "liveblog-text")
         updates = sorted(

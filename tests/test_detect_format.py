@@ -37,3 +37,16 @@ def test_minified_json_feed_and_mislabelled_content() -> None:
     page = b"<!DOCTYPE html><html><body><p>12:00 GMT - x</p></body></html>"
     assert detect_format(page, "application/rss+xml") == "liveblog-html"
     assert detect_format(b"19:50 GMT - Headline\n\nBody.\n", "text/plain") == "liveblog-text"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_a_page_or_feed_in_utf16_or_utf32_is_told_apart_by_its_byte_order_mark(
+    codec: str,
+) -> None:
+    def encoded(text: str) -> bytes:
+        return "\ufeff".encode(codec) + text.encode(codec)  # the mark, then the text
+
+    assert detect_format(encoded("<!doctype html><html><body></body></html>")) == "liveblog-html"
+    assert detect_format(encoded('{"version": "https://jsonfeed.org/version/1.1"}')) == "feed"
+    assert detect_format(encoded("<rss version='2.0'></rss>")) == "feed"
+    assert detect_format(encoded("19:50 GMT - Headline\n\nBody.\n")) == "liveblog-text"

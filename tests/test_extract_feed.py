@@ -637,12 +637,21 @@ def test_json_items_that_are_not_objects_are_skipped_with_a_note() -> None:
     assert page.notes == ("2 item(s) are not JSON objects and were skipped",)
 
 
-def test_json_feed_that_is_not_utf8_is_read_with_a_note() -> None:
+def test_json_feed_in_a_legacy_charset_is_read_as_windows_1252_with_a_note() -> None:
     body = (
         b'{"version": "https://jsonfeed.org/version/1", "items": [{"id": "1", "title": "Caf\xe9"}]}'
     )
     page = extract(body, context())
-    assert page.entries[0].title == "Caf\ufffd"
+    assert page.entries[0].title == "Caf\u00e9"
+    assert page.notes == ("the feed declares no charset and is not UTF-8; read as windows-1252",)
+
+
+def test_json_feed_with_a_stray_bad_byte_stays_utf8_with_a_note() -> None:
+    body = (
+        '{"version": "https://jsonfeed.org/version/1", "items": [{"id": "1", "title": "Caf\u00e9 '
+    ).encode() + b'\xff"}]}'
+    page = extract(body, context())
+    assert page.entries[0].title == "Caf\u00e9 \ufffd"
     assert page.notes == (
         "the feed is not valid UTF-8; undecodable bytes were replaced with U+FFFD",
     )

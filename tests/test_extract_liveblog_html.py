@@ -755,7 +755,7 @@ def test_decoding_by_bom_header_and_meta(body: bytes, content_type: str | None) 
 def test_invalid_utf8_is_replaced_with_a_note() -> None:
     page = extract(STAMPED.encode() + b"<p>\xff</p>", context())
     assert page.notes == (
-        "the page is not valid utf-8; undecodable bytes were replaced with U+FFFD",
+        "the page is not valid UTF-8; undecodable bytes were replaced with U+FFFD",
     )
 
 

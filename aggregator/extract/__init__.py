@@ -10,23 +10,25 @@ import re
 from dataclasses import replace
 
 from aggregator.extract import feed, liveblog_html, liveblog_text
+from aggregator.extract.decode import opening
 from aggregator.extract.titles import GIVEN_TITLE_LIMIT, cut_title
 from aggregator.model import ExtractContext, ExtractedEntry, Format, Page
 
-_FEED_MARKERS = (b"<rss", b"<feed", b"<rdf:rdf")
-_JSON_FEED = re.compile(rb'"version"\s*:\s*"https?://jsonfeed\.org')
-_HTML_STARTS = (b"<!doctype html", b"<html")
+_FEED_MARKERS = ("<rss", "<feed", "<rdf:rdf")
+_JSON_FEED = re.compile(r'"version"\s*:\s*"https?://jsonfeed\.org')
+_HTML_STARTS = ("<!doctype html", "<html")
 # Conditional comments and licence banners may stand before the doctype.
-_LEADING_COMMENTS = re.compile(rb"^(?:\s*<!--.*?-->)*\s*", re.DOTALL)
+_LEADING_COMMENTS = re.compile(r"^(?:\s*<!--.*?-->)*\s*", re.DOTALL)
 
 
 def detect_format(body: bytes, content_type: str | None = None) -> Format:
     """Guess a source's format from its bytes, then from its Content-Type.
 
     The bytes win: servers label feeds text/html and pages text/plain often
-    enough that the header is only a tie-breaker.
+    enough that the header is only a tie-breaker. They are read past their
+    byte-order mark, so a UTF-16 page is recognised too.
     """
-    head = _LEADING_COMMENTS.sub(b"", body[:4096].lstrip(b"\xef\xbb\xbf")).lower()
+    head = _LEADING_COMMENTS.sub("", opening(body)).lower()
     if head.startswith(_HTML_STARTS):
         return "liveblog-html"
     if any(marker in head for marker in _FEED_MARKERS) or _JSON_FEED.search(head):
@@ -34,7 +36,7 @@ def detect_format(body: bytes, content_type: str | None = None) -> Format:
     media = (content_type or "").split(";")[0].strip().lower()
     if media.endswith(("rss+xml", "atom+xml", "feed+json", "/xml")):
         return "feed"
-    if media == "text/html" or b"<body" in head or b"<div" in head:
+    if media == "text/html" or "<body" in head or "<div" in head:
         return "liveblog-html"
     return "liveblog-text"
 

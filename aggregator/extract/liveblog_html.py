@@ -70,16 +70,13 @@ reach a feed; links and identities are only ever http(s) addresses. Nothing
 is dropped silently: every skipped block or update leaves a page note, and a
 page that yields nothing raises `ExtractError` with every reason.
 
-Bytes are decoded by the BOM, else the Content-Type charset, else a `<meta>`
-charset (ISO-8859-1 and ASCII read as windows-1252, as browsers do), else
-UTF-8; a page that declares nothing and is not valid UTF-8 is read as
-windows-1252, the legacy default browsers fall back to, with a note.
-Undecodable bytes become U+FFFD with a note.
+Bytes are read by the one rule every format shares (`decode`): the BOM, else
+the Content-Type charset, else a `<meta>` charset, else UTF-8 or, for a page
+that declares nothing and is not UTF-8, windows-1252, with a note.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
 from collections import Counter
@@ -97,6 +94,7 @@ from lxml.html import HtmlElement
 
 from aggregator.errors import ExtractError, NoUpdates
 from aggregator.extract.blocks import read_blocks
+from aggregator.extract.decode import decode_as, sniff
 from aggregator.extract.liveblog_text import (
     Header,
     extract_text,
@@ -126,17 +124,6 @@ from aggregator.extract.times import (
     too_far_ahead,
 )
 from aggregator.model import ExtractContext, ExtractedEntry, Page, Strategy, normalise_text
-
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-_PRESCAN = 4096
-_META = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
-_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
-# Browsers read these labels as windows-1252 (WHATWG Encoding), and pages rely on it.
-_AS_WINDOWS_1252 = frozenset({"ascii", "iso8859-1"})
 
 _LD_WRAPPER = re.compile(r"^\s*(?://\s*)?(?:<!--|<!\[CDATA\[)|(?://\s*)?(?:-->|\]\]>)\s*$")
 _WRAPPER_OPENINGS = ("<!--", "<![CDATA[", "//")
@@ -436,90 +423,23 @@ def _same_text(one: str, other: str) -> bool:
 # --- bytes to a tree -------------------------------------------------------------
 
 
-def _decode(body: bytes, content_type: str | None) -> tuple[str, tuple[str, ...]]:
-    """Decode by BOM, else the declared charset (header, then <meta>), else UTF-8,
-    else (bytes that are not UTF-8) windows-1252."""
-    for bom, encoding in _BOMS:
-        if body.startswith(bom):
-            return _decoded(body[len(bom) :], encoding)
-    declared = _declared_charset(body, content_type)
-    if declared is None:
-        return _undeclared(body)
-    try:
-        name = codecs.lookup(declared).name
-    except LookupError:
-        text, notes = _decoded(body, "utf-8")
-        return text, (f"the declared charset '{declared}' is unknown; UTF-8 was used", *notes)
-    return _decoded(body, "cp1252" if name in _AS_WINDOWS_1252 else name)
-
-
-def _undeclared(body: bytes) -> tuple[str, tuple[str, ...]]:
-    """UTF-8, unless the bytes look like a legacy 8-bit page: more of its non-ASCII
-    bytes fail to decode as UTF-8 than succeed. Such a page is read as
-    windows-1252, the fallback browsers use; a UTF-8 page with a stray bad
-    byte stays UTF-8."""
-    as_utf8 = body.decode("utf-8", errors="replace")
-    replaced = as_utf8.count("\ufffd")
-    if not replaced:
-        return as_utf8, ()
-    decoded = sum(1 for char in as_utf8 if char > "\x7f") - replaced
-    if decoded >= replaced:
-        return _decoded(body, "utf-8")
-    note = "the page declares no charset and is not UTF-8; read as windows-1252"
-    return body.decode("cp1252", errors="replace"), (note,)
-
-
-def _declared_charset(body: bytes, content_type: str | None) -> str | None:
-    head = body[:_PRESCAN].decode("latin-1")
-    for declaration in (content_type or "", *_META.findall(head)):
-        match = _CHARSET.search(declaration)
-        if match is not None:
-            return match[1]
-    return None
-
-
-def _decoded(data: bytes, encoding: str) -> tuple[str, tuple[str, ...]]:
-    try:
-        return data.decode(encoding), ()
-    except UnicodeDecodeError:
-        note = f"the page is not valid {encoding}; undecodable bytes were replaced with U+FFFD"
-        return data.decode(encoding, errors="replace"), (note,)
-
-
 def _tree(body: bytes, ctx: ExtractContext) -> tuple[HtmlElement, tuple[str, ...]]:
     """The page's tree, and notes on how its bytes were read.
 
     A page that is (or says it is) UTF-8 goes to libxml2 as it came: libxml2
     decodes it while parsing and reports bytes that are not UTF-8, so only such
-    a page, or one in another charset, is decoded in Python first (`_decode`).
+    a page, or one in another charset, is decoded in Python first (`decode`).
     On the 779 KB NYT page this saves decoding, re-encoding and scanning the
     text (about 4 of 9.4 ms). Characters XML forbids are removed from what the
     page yields, in `_legal`, instead of from the whole document.
     """
-    if _maybe_utf8(body, ctx.content_type):
-        start = body.removeprefix(codecs.BOM_UTF8)
-        parsed = _parse_utf8(start, ctx)
+    charset = sniff(body, ctx.content_type, "html")
+    if charset.encoding == "utf-8":
+        parsed = _parse_utf8(body[charset.bom :], ctx)
         if parsed is not None:
-            return parsed, ()
-    text, notes = _decode(body, ctx.content_type)
-    return _parse(strip_xml_illegal(text).encode("utf-8"), ctx), notes
-
-
-def _maybe_utf8(body: bytes, content_type: str | None) -> bool:
-    """UTF-8 by its BOM, by its declaration, or by default (nothing is declared)."""
-    if body.startswith(codecs.BOM_UTF8):
-        return True
-    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return False
-    declared = _declared_charset(body, content_type)
-    return declared is None or _codec_name(declared) == "utf-8"
-
-
-def _codec_name(label: str) -> str | None:
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
+            return parsed, charset.notes
+    decoded = decode_as(body, charset)
+    return _parse(strip_xml_illegal(decoded.text).encode("utf-8"), ctx), decoded.notes
 
 
 def _parse_utf8(data: bytes, ctx: ExtractContext) -> HtmlElement | None:

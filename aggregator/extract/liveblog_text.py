@@ -19,6 +19,9 @@ updates added on top of the page ever change an existing key. Times come from
 `times`; the lead story, which the page never dates, takes its time from
 configuration and never from the fetch, so re-polling cannot move it.
 
+Bytes are read by the rule every format shares (`decode`), so a page in a
+legacy charset reads the same as text as it does as HTML.
+
 Editors' hand-over notes ("Hello, this is … taking over …") are not news: they
 are kept out of every body and used only to credit the updates around them.
 """
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
 from aggregator.errors import NoUpdates
+from aggregator.extract.decode import decode
 from aggregator.extract.sanitize import strip_xml_illegal
 from aggregator.extract.times import (
     RELATIVE_LABEL,
@@ -114,8 +118,8 @@ class Header:
 
 def extract(body: bytes, ctx: ExtractContext) -> Page:
     """Turn a plain-text live page into its lead story (if any) and updates, oldest first."""
-    text, notes = _decode(body)
-    return extract_text(text, ctx, notes)
+    decoded = decode(body, ctx.content_type, "text")
+    return extract_text(decoded.text, ctx, decoded.notes)
 
 
 def extract_text(text: str, ctx: ExtractContext, notes: tuple[str, ...] = ()) -> Page:
@@ -161,14 +165,6 @@ def _lead_only(header: Header, ctx: ExtractContext, notes: tuple[str, ...]) -> P
         )
     note = "the page has its lead story but no timestamped update yet"
     return Page(entries=(entry,), title=header.title, author=header.author, notes=(*notes, note))
-
-
-def _decode(body: bytes) -> tuple[str, tuple[str, ...]]:
-    try:
-        return body.decode("utf-8-sig"), ()
-    except UnicodeDecodeError:
-        note = "the page is not valid UTF-8; undecodable bytes were replaced with U+FFFD"
-        return body.decode("utf-8-sig", errors="replace"), (note,)
 
 
 def normalised_lines(text: str) -> list[str]:
