@@ -45,6 +45,8 @@ USER_AGENT = (
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=10.0)
 DEFAULT_DEADLINE = 60.0
+# Connections one client keeps; the engine asks for one per worker.
+DEFAULT_CONNECTIONS = 10
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*\"?(\d{1,10})\"?\s*(?:,|$)", re.I)
@@ -76,9 +78,13 @@ class Fetcher:
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], datetime] = utc_now,
         deadline: float = DEFAULT_DEADLINE,
+        connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         self._client = client or httpx.AsyncClient(
             timeout=DEFAULT_TIMEOUT,
+            # Bounded, and kept alive between polls: a service reuses its
+            # connections round after round (polls at once are bounded alike).
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             follow_redirects=False,  # followed by hand, each hop checked (see `guard`)
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": guard.ACCEPT_ENCODING},
         )

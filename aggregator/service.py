@@ -1,14 +1,18 @@
-"""`aggregator run` and `aggregator serve`: one foreground process.
+"""`aggregator run` and `aggregator serve`: one foreground process, one event loop.
 
-`run` is the scheduler plus the web server; `serve` is the web server alone
-over a log that something else appends to. Both build the same parts (the
-publisher that keeps feed documents in step with the log, the metrics, the
-health report) and differ only in whether a `PollScheduler` is attached.
+`run` is the poll engine and its scheduler plus the web server; `serve` is
+the web server alone over a log that something else appends to. Both build
+the same parts (the publisher that keeps feed documents in step with the
+log, the follower runner, the metrics, the health report) and differ only
+in whether a `PollEngine` and a `PollScheduler` are attached.
 
-The scheduler lives inside the web app's lifespan: it starts once the server
-is listening and is stopped (polls finished or cancelled, see `scheduler`)
-before the process exits, on SIGINT or SIGTERM (see `webserver.serve`).
-SIGHUP re-reads the config file (`Service.reload`).
+Everything runs on one asyncio event loop: uvicorn's under `run` and
+`serve`, one of our own under `run --collector-only`. `start` and `stop`
+are the lifecycle both use: the scheduler starts once the server is
+listening and is stopped (polls finished or cancelled, see `scheduler`),
+then the runner's last run publishes what the last polls appended, before
+the process exits on SIGINT or SIGTERM (see `webserver.serve`). SIGHUP
+re-reads the config file (`Service.reload`).
 """
 
 from __future__ import annotations
@@ -16,20 +20,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from types import FrameType
 from typing import Any
 
-from anyio import to_thread
 from starlette.applications import Starlette
 
 from aggregator.config import Settings, load_settings
+from aggregator.engine import PollEngine
 from aggregator.errors import ConfigError
 from aggregator.events import format_time
+from aggregator.follow import Projection, Publication, Runner, Stories
 from aggregator.metrics import Metrics
 from aggregator.polling import next_poll_at
 from aggregator.publish.live import Publisher
@@ -49,53 +52,73 @@ class Service:
     store: SqlStore
     publisher: Publisher
     metrics: Metrics
+    runner: Runner
     scheduler: PollScheduler | None
     shard: Shard | None = None
     notifier: HubNotifier | None = None
+    _following: asyncio.Task[None] | None = None
 
     @classmethod
     def build(
         cls, settings: Settings, store: SqlStore, poll: bool, shard: Shard | None = None
     ) -> Service:
-        metrics = Metrics(settings, store.log, store.read_model)
+        log, model = store.log, store.read_model
+        metrics = Metrics(settings, log, model)
         # Always there, idle until a hub is configured (a reload may add one).
         notifier = HubNotifier(on_result=metrics.record_hub_ping)
         publisher = Publisher(
-            settings,
-            store.log,
-            store.read_model,
-            store.clock,
-            on_render=metrics.record_render,
-            notifier=notifier,
+            settings, log, model, store.clock, on_render=metrics.record_render, notifier=notifier
         )
-        scheduler = (
-            PollScheduler(
-                shard.select(settings) if shard else settings,
-                store.log,
-                store.read_model,
-                publisher,
-                metrics,
+        runner = Runner(
+            [
+                Projection(log, model),
+                Stories(log, model),
+                Publication(publisher.refresh, publisher.position),
+            ]
+        )
+        scheduler = None
+        if poll:
+            engine = PollEngine(
+                settings.service,
+                log,
+                model,
                 store.clock,
+                on_poll=metrics.record_poll,
+                on_append=lambda summary: runner.wake(),
             )
-            if poll
-            else None
-        )
-        return cls(settings, store, publisher, metrics, scheduler, shard, notifier)
+            polled = shard.select(settings) if shard else settings
+            scheduler = PollScheduler(polled, engine, model, store.clock)
+        return cls(settings, store, publisher, metrics, runner, scheduler, shard, notifier)
+
+    async def start(self) -> None:
+        """Publish what the log holds, start the runner, then start polling."""
+        await asyncio.to_thread(self.publisher.refresh)
+        self._following = asyncio.create_task(self.runner.serve())
+        if self.scheduler is not None:
+            await self.scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop polling (see `PollScheduler.stop`), let the runner follow the last
+        appends, then close the engine's client and the hub notifier."""
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+            await self.scheduler.engine.aclose()
+        if self._following is not None:
+            self.runner.finish()
+            await self._following
+            self._following = None
+        if self.notifier is not None:
+            await asyncio.to_thread(self.notifier.close)
 
     def app(self) -> Starlette:
         @asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
-            await to_thread.run_sync(self.publisher.refresh)
-            if self.scheduler is not None:
-                self.scheduler.start()
+            await self.start()
             reloads = _on_sighup(self.reload)
             yield
             if reloads:
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-            if self.scheduler is not None:
-                await to_thread.run_sync(self.scheduler.stop)
-            if self.notifier is not None:
-                await to_thread.run_sync(self.notifier.close)
+            await self.stop()
 
         return create_app(self.publisher, self.health, self.metrics.exposition, lifespan)
 
@@ -157,6 +180,7 @@ class Service:
             body.update(status="unavailable", store=f"error: {type(exc).__name__}: {exc}"[:300])
             return False, body
         body["store"] = "ok"
+        body["followers"] = self.runner.positions()
         runs = self.scheduler.next_runs() if self.scheduler is not None else {}
         in_flight = set(self.scheduler.in_flight()) if self.scheduler is not None else set()
         sources: dict[str, Any] = {}
@@ -229,36 +253,36 @@ def run_collector(service: Service) -> int:
     For fleets: several collectors (each with its `--shard`) append to one
     shared log while `aggregator serve` processes elsewhere serve it.
     """
+    return asyncio.run(_collect_until_stopped(service))
+
+
+async def _collect_until_stopped(service: Service) -> int:
     scheduler = service.scheduler
     assert scheduler is not None
-    stop = threading.Event()
-    reload = threading.Event()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
     received: list[str] = []
 
-    def stopping(signum: int, frame: FrameType | None) -> None:
-        received.append(signal.Signals(signum).name)
+    def stopping(sig: signal.Signals) -> None:
+        received.append(sig.name)
         stop.set()
 
-    handlers = {signal.SIGINT: stopping, signal.SIGTERM: stopping}
-    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reload.set())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping, sig)
+    reloads = _on_sighup(service.reload)
     try:
-        service.publisher.refresh()
-        scheduler.start()
+        await service.start()
         shard = f" (shard {service.shard.index}/{service.shard.count})" if service.shard else ""
         polled = [source.name for source in scheduler.settings.sources]
         logger.info(
             f"collecting{shard}; Ctrl-C to stop", extra={"sources": ",".join(polled) or "none"}
         )
-        while not stop.wait(0.2):
-            if reload.is_set():
-                reload.clear()
-                service.reload()
-        scheduler.stop()
+        await stop.wait()
+        await service.stop()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if service.notifier is not None:
-            service.notifier.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if reloads:
+            loop.remove_signal_handler(signal.SIGHUP)
     logger.info("stopped", extra={"signal": ",".join(received)})
     return 0

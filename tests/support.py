@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from aggregator.model import ExtractContext
+
+if TYPE_CHECKING:
+    from aggregator.service import Service
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -45,3 +54,37 @@ def extract_context(page_url: str, zone: str = "UTC", **overrides: Any) -> Extra
         day=EXTRACT_DAY,
     )
     return replace(base, **overrides)
+
+
+class LoopThread:
+    """An asyncio event loop running on a thread of its own.
+
+    The service's parts are coroutines on one loop; a test written as plain
+    code (waiting, reading the log, calling `reload` as SIGHUP would from a
+    worker thread) drives them through `run`, as uvicorn's loop would.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, work: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+@contextmanager
+def running_service(service: Service) -> Iterator[LoopThread]:
+    """`service` started on a loop thread (as `run` starts it), stopped on leaving."""
+    loop = LoopThread()
+    loop.run(service.start())
+    try:
+        yield loop
+    finally:
+        loop.run(service.stop())
+        loop.close()

@@ -15,6 +15,7 @@ from aggregator.service import Service
 from aggregator.store import open_store
 from tests.conftest import Project
 from tests.service_process import get, start_run, wait_for
+from tests.support import running_service
 
 EMPTY = httpx.Response(404)
 
@@ -24,12 +25,10 @@ def service(project: Project) -> Iterator[Service]:
     settings = project.settings()
     store = open_store(settings.database_url)
     running = Service.build(settings, store, poll=True)
-    assert running.scheduler is not None
-    running.scheduler.start()
     try:
-        yield running
+        with running_service(running):
+            yield running
     finally:
-        running.scheduler.stop(grace=1)
         store.close()
 
 

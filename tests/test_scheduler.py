@@ -1,9 +1,10 @@
 """The scheduler against misbehaving servers: real HTTP on 127.0.0.1, a real SQLite log.
 
-Each test runs a `PollScheduler` in-process (APScheduler on real time, with
-one-second intervals, which config allows for loopback sources) against a
-scripted server, and checks what an operator would look at: the event log,
-the log lines and `/metrics`' exposition.
+Each test runs a `PollScheduler` and its `PollEngine` in-process on an event
+loop of their own (APScheduler on real time, with one-second intervals,
+which config allows for loopback sources) against a scripted server, and
+checks what an operator would look at: the event log, the log lines and
+`/metrics`' exposition.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import Settings, load_settings
+from aggregator.engine import PollEngine
 from aggregator.events import EntryEvent, SourceFailed, SourceNotModified, SourcePolled
 from aggregator.fetch import Fetcher
 from aggregator.metrics import Metrics
 from aggregator.polling import next_poll_at
-from aggregator.publish.live import Publisher
 from aggregator.scheduler import PollScheduler
 from aggregator.store import open_store
 from aggregator.store.sql import SqlStore
 from tests.http_fixture import Response, serve
+from tests.support import LoopThread
 
 PAGE = (
     "A test live page\n\n"
@@ -75,15 +77,28 @@ jitter = "0s"
 
 
 class Harness:
-    def __init__(self, settings: Settings, fetcher: Callable[[], Fetcher] | None) -> None:
+    def __init__(self, settings: Settings, fetcher: Fetcher | None) -> None:
         self.settings = settings
         self.store: SqlStore = open_store(settings.database_url)
         log, model = self.store.log, self.store.read_model
         self.metrics = Metrics(settings, log, model)
-        self.publisher = Publisher(settings, log, model, self.store.clock)
-        self.scheduler = PollScheduler(
-            settings, log, model, self.publisher, self.metrics, self.store.clock, fetcher
+        self.engine = PollEngine(
+            settings.service, log, model, self.store.clock, fetcher, self.metrics.record_poll
         )
+        self.scheduler = PollScheduler(settings, self.engine, model, self.store.clock)
+        self.loop = LoopThread()
+
+    def start(self) -> None:
+        self.loop.run(self.scheduler.start())
+
+    def stop(self, grace: float | None = None) -> None:
+        self.loop.run(self.scheduler.stop(grace))
+
+    def close(self) -> None:
+        self.stop(grace=1)
+        self.loop.run(self.engine.aclose())
+        self.loop.close()
+        self.store.close()
 
     def events(self) -> list[object]:
         return [record.event() for record in self.store.log.read()]
@@ -110,16 +125,15 @@ def harness(
     tmp_path: Path,
     url: str,
     *more: str,
-    fetcher: Callable[[], Fetcher] | None = None,
+    fetcher: Fetcher | None = None,
     **service: str | int,
 ) -> Iterator[Harness]:
     running = Harness(settings_for(tmp_path, url, *more, **service), fetcher)
-    running.scheduler.start()
+    running.start()
     try:
         yield running
     finally:
-        running.scheduler.stop(grace=1)
-        running.store.close()
+        running.close()
 
 
 class Script:
@@ -147,7 +161,7 @@ def test_not_modified_polls_append_no_entry_event(tmp_path: Path) -> None:
     script = Script((200, OK_HEADERS, PAGE))  # http_fixture answers a matching ETag with 304
     with serve({"/live": script}) as base, harness(tmp_path, f"{base}/live") as h:
         h.wait_for(lambda: sum(isinstance(e, SourceNotModified) for e in h.events()) >= 2)
-        h.scheduler.stop()
+        h.stop()
         events = h.events()
         assert sum(isinstance(e, EntryEvent) for e in events) == 2
         assert isinstance(events[2], SourcePolled)
@@ -165,7 +179,7 @@ def test_failures_back_off_then_recover_to_the_interval(tmp_path: Path) -> None:
         harness(tmp_path, f"{base}/live", max_backoff="3s") as h,
     ):
         h.wait_for(lambda: len(script.arrivals) >= 6)
-        h.scheduler.stop()
+        h.stop()
         failures = [e for e in h.polls() if isinstance(e, SourceFailed)]
         assert [f.kind for f in failures[:3]] == ["http-status"] * 3
         assert [f.http_status for f in failures[:3]] == [500] * 3
@@ -186,7 +200,7 @@ def test_retry_after_is_honoured_and_logged(
     caplog.set_level(logging.INFO, logger="aggregator")
     with serve({"/live": script}) as base, harness(tmp_path, f"{base}/live") as h:
         h.wait_for(lambda: len(script.arrivals) >= 2)
-        h.scheduler.stop()
+        h.stop()
         failed = h.polls()[0]
         assert isinstance(failed, SourceFailed) and failed.not_before is not None
         assert failed.http_status == 429
@@ -205,7 +219,7 @@ def test_max_age_delays_the_next_poll(tmp_path: Path) -> None:
     script = Script(fresh)
     with serve({"/live": script}) as base, harness(tmp_path, f"{base}/live") as h:
         h.wait_for(lambda: len(script.arrivals) >= 2, timeout=10)
-        h.scheduler.stop()
+        h.stop()
         assert script.gaps()[0] >= 2.85
         state = h.store.read_model.source("flaky")
         assert state is not None and state.not_before is not None
@@ -222,11 +236,11 @@ def test_slow_and_oversized_answers_fail_cleanly(tmp_path: Path) -> None:
         harness(
             tmp_path,
             f"{base}/slow",
-            fetcher=lambda: Fetcher(max_bytes=1000, deadline=1.0),
+            fetcher=Fetcher(max_bytes=1000, deadline=1.0),
         ) as h,
     ):
         h.wait_for(lambda: any(isinstance(e, SourceFailed) for e in h.events()))
-        h.scheduler.stop()
+        h.stop()
         failed = h.polls()[0]
         assert isinstance(failed, SourceFailed) and failed.kind == "timeout"
         assert h.metric('aggregator_poll_failures_total{kind="timeout",source="flaky"}') == 1
@@ -234,10 +248,10 @@ def test_slow_and_oversized_answers_fail_cleanly(tmp_path: Path) -> None:
     huge_path.mkdir()
     with (
         serve({"/huge": Script((200, {}, b"x" * 5000))}) as base,
-        harness(huge_path, f"{base}/huge", fetcher=lambda: Fetcher(max_bytes=1000)) as h,
+        harness(huge_path, f"{base}/huge", fetcher=Fetcher(max_bytes=1000)) as h,
     ):
         h.wait_for(lambda: any(isinstance(e, SourceFailed) for e in h.events()))
-        h.scheduler.stop()
+        h.stop()
         failed = h.polls()[0]
         assert isinstance(failed, SourceFailed) and failed.kind == "too-large"
         assert "1000-byte cap" in failed.reason
@@ -254,15 +268,15 @@ def test_stop_abandons_a_poll_in_flight_without_appending(tmp_path: Path) -> Non
     script = Script(hanging)
     with serve({"/live": script}) as base:
         h = Harness(settings_for(tmp_path, f"{base}/live"), None)
-        h.scheduler.start()
+        h.start()
         h.wait_for(lambda: h.scheduler.in_flight() == ["flaky"])
         started = time.monotonic()
-        h.scheduler.stop(grace=0.5)
+        h.stop(grace=0.5)
         assert time.monotonic() - started < 3
         assert not h.scheduler.running and h.scheduler.in_flight() == []
         assert h.events() == []
         release.set()
-        h.store.close()
+        h.close()
 
 
 def test_one_host_gets_at_most_per_host_polls_at_once(tmp_path: Path) -> None:
@@ -284,6 +298,6 @@ def test_one_host_gets_at_most_per_host_polls_at_once(tmp_path: Path) -> None:
         urls = [f"{base}/{n}" for n in range(4)]
         with harness(tmp_path, *urls, workers=4, per_host=1) as h:
             h.wait_for(lambda: len(script.arrivals) >= 8)
-            h.scheduler.stop()
+            h.stop()
     # Four sources due at once and four workers, but one host allowing one poll.
     assert active["most"] == 1

@@ -11,6 +11,7 @@ from aggregator.service import Service
 from aggregator.store import open_store
 from tests.conftest import Project
 from tests.service_process import get, start_run, wait_for
+from tests.support import running_service
 
 
 def test_health_reports_a_stopped_scheduler_and_an_unreachable_store(project: Project) -> None:
@@ -18,10 +19,10 @@ def test_health_reports_a_stopped_scheduler_and_an_unreachable_store(project: Pr
     store = open_store(settings.database_url)
     service = Service.build(settings, store, poll=True)
     assert service.scheduler is not None
-    service.scheduler.start()
-    healthy, body = service.health()
-    assert healthy and body["scheduler"] == "running" and body["store"] == "ok"
-    service.scheduler.stop(grace=1)
+    with running_service(service):
+        healthy, body = service.health()
+        assert healthy and body["scheduler"] == "running" and body["store"] == "ok"
+        assert set(body["followers"]) == {"fold", "stories", "publish"}
     healthy, body = service.health()
     assert not healthy and body["status"] == "unavailable" and body["scheduler"] == "stopped"
 

@@ -156,6 +156,10 @@ class Publisher:
         self._generations: dict[int, int] = {}
         self._archive_lock = threading.Lock()
 
+    def position(self) -> int:
+        edition = self._edition
+        return edition.position if edition is not None else 0
+
     @property
     def model(self) -> ReadModel:
         """The read model editions are rendered from (for other views of the same state)."""

@@ -48,6 +48,11 @@ class StoryLinker:
         self._recorded: dict[tuple[str, str], str] = {}
         self._position: int | None = None
 
+    @property
+    def position(self) -> int:
+        """The log position the linker has read up to (0 before its first run)."""
+        return self._position or 0
+
     def link(self, log: EventLog, model: ReadModel) -> list[StoredEvent]:
         """Index what the log gained since the last call and append the links it
         implies; return the records appended (already folded into `model`)."""
