@@ -38,12 +38,12 @@ from aggregator.collect import PollSummary, collect_sources
 from aggregator.config import parse_duration
 from aggregator.errors import AggregatorError
 from aggregator.events import EntryEvent, SourceFailed, SourcePolled, StoryLinked, format_time
-from aggregator.polling import next_poll_at
 from aggregator.projections import catch_up
 from aggregator.publish.files import regenerate, render_merged, write_atomic, write_stream
 from aggregator.shard import Shard
+from aggregator.status import source_statuses
 from aggregator.store import migrations
-from aggregator.store.base import EventLog, ReadModel, SourceState, StoredEvent
+from aggregator.store.base import EventLog, ReadModel, StoredEvent
 from aggregator.store.memory import MemoryReadModel
 from aggregator.stories.linker import StoryLinker
 from aggregator.transfer import read_records, record_line
@@ -605,28 +605,26 @@ def _gist(record: StoredEvent) -> str:
 def cmd_sources(ctx: Context) -> int:
     settings, store, args = ctx.settings, ctx.store, ctx.args
     catch_up(store.log, store.read_model)
-    states = store.read_model.sources()
     now = store.clock()
-    listed = args.shard.select(settings).sources if args.shard else settings.sources
+    listed = args.shard.select(settings) if args.shard else settings
     rows: list[dict[str, str | int | None]] = []
     problems: list[str] = []
-    for source in listed:
-        state = states.get(source.name) or SourceState(name=source.name)
-        due = next_poll_at(state, source.interval, settings.service.max_backoff)
+    for status in source_statuses(listed, store.read_model.sources()):
+        due = status.next_poll
         if due is None:
-            problems.append(f"{source.name}: never polled")
+            problems.append(f"{status.name}: never polled")
         elif (now - due).total_seconds() > args.overdue:
-            problems.append(f"{source.name}: overdue, next poll was due at {format_time(due)}")
+            problems.append(f"{status.name}: overdue, next poll was due at {format_time(due)}")
         rows.append(
             {
-                "name": source.name,
-                "last_poll": format_time(state.last_polled_at) if state.last_polled_at else None,
-                "outcome": state.last_outcome,
+                "name": status.name,
+                "last_poll": format_time(status.last_poll) if status.last_poll else None,
+                "outcome": status.outcome,
                 "next_poll": format_time(due) if due and (args.json or due > now) else None,
-                "entries": state.entry_count,
-                "failures": state.consecutive_failures,
-                "error": state.last_error,
-                "error_kind": state.last_error_kind,
+                "entries": status.entries,
+                "failures": status.failures,
+                "error": status.error,
+                "error_kind": status.error_kind,
             }
         )
     if args.json:

@@ -10,7 +10,8 @@ Two kinds, kept apart on purpose:
   failures, the kind of a failing source's last failure, next poll, entry count
   per source, log head). These come from the
   log, so they are right in a `serve` process that polls nothing and after a
-  restart, and agree with `aggregator sources`.
+  restart, and agree with `aggregator sources` (both come from
+  `status.source_statuses`).
 
 Each `Metrics` has its own registry, so two services in one test process do not
 share counters.
@@ -34,7 +35,7 @@ from prometheus_client.registry import Collector
 from aggregator.collect import PollSummary
 from aggregator.config import Settings
 from aggregator.errors import StoreUnavailable
-from aggregator.polling import next_poll_at
+from aggregator.status import source_statuses
 from aggregator.store.base import EventLog, ReadModel
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -90,21 +91,20 @@ class _SourceGauges(Collector):
             yield up
             return
         up.add_metric([], 1)
-        for source in self.settings.sources:
-            state = states.get(source.name)
-            if state is None:
+        for status in source_statuses(self.settings, states):
+            if not status.in_log:
                 continue
-            failures.add_metric([source.name], state.consecutive_failures)
-            entries.add_metric([source.name], state.entry_count)
-            if state.last_error_kind is not None:
-                failing.add_metric([source.name, state.last_error_kind], 1)
-            if state.last_success_at is not None:
-                success.add_metric([source.name], state.last_success_at.timestamp())
-            if state.last_polled_at is not None:
-                polled.add_metric([source.name], state.last_polled_at.timestamp())
-            due = next_poll_at(state, source.interval, self.settings.service.max_backoff)
-            if due is not None:
-                upcoming.add_metric([source.name], due.timestamp())
+            name = status.name
+            failures.add_metric([name], status.failures)
+            entries.add_metric([name], status.entries)
+            if status.error_kind is not None:
+                failing.add_metric([name, status.error_kind], 1)
+            if status.last_success is not None:
+                success.add_metric([name], status.last_success.timestamp())
+            if status.last_poll is not None:
+                polled.add_metric([name], status.last_poll.timestamp())
+            if status.next_poll is not None:
+                upcoming.add_metric([name], status.next_poll.timestamp())
         head = GaugeMetricFamily(
             "aggregator_log_head_position", "Position of the newest event in the log"
         )
