@@ -2,7 +2,7 @@
 
 1,000 small RSS feeds (20 items each, about 16-22 kB, generated with a fixed seed)
 are served as static files by a private nginx on 127.0.0.1 (`etag on`). One
-poll cycle of the aggregator, `collect_sources` with 16 polls at once over a
+poll cycle of the aggregator, `engine.collect_once` with 16 polls at once over a
 real SQLite store in a temporary directory and sources loaded from a
 generated config file, is timed cold (every feed fetched, extracted, diffed
 and appended: 20,000 entries) and then all-304 (conditional GETs that nginx
@@ -205,15 +205,13 @@ def served_feeds(count: int, items: int = ITEMS) -> Iterator[Corpus]:
 
 async def aggregator_cycle(settings: Settings, store: SqlStore) -> list[PollSummary]:
     """One poll of every configured source, 16 at once (the figure's subject)."""
-    from aggregator.collect import collect_sources
+    from dataclasses import replace
 
-    return await collect_sources(
-        list(settings.sources),
-        store.log,
-        store.read_model,
-        store.clock,
-        concurrency=CONCURRENCY,
-        per_host=CONCURRENCY,
+    from aggregator.engine import collect_once
+
+    service = replace(settings.service, workers=CONCURRENCY, per_host=CONCURRENCY)
+    return await collect_once(
+        service, list(settings.sources), store.log, store.read_model, store.clock
     )
 
 

@@ -18,8 +18,9 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aggregator.collect import collect_sources, poll_source, source_context
+from aggregator.collect import poll_source, source_context
 from aggregator.config import Settings
+from aggregator.engine import collect_once
 from aggregator.extract import extract
 from aggregator.fetch import FetchResult
 from aggregator.store import open_store
@@ -75,7 +76,9 @@ def _ingest(work: Path, page: Path, updates: int, runs: int) -> list[Figure]:
     def collect() -> None:
         settings, store = opened[0]
         summary = asyncio.run(
-            collect_sources(list(settings.sources), store.log, store.read_model, store.clock)
+            collect_once(
+                settings.service, settings.sources, store.log, store.read_model, store.clock
+            )
         )[0]
         assert summary.added == updates, summary
 
@@ -129,7 +132,7 @@ def _repoll(work: Path, page: Path, updates: int, runs: int) -> list[Figure]:
     settings, store = _fresh(work, page)
     source = settings.sources[0]
     body = page.read_bytes()
-    asyncio.run(collect_sources([source], store.log, store.read_model, store.clock))
+    asyncio.run(collect_once(settings.service, [source], store.log, store.read_model, store.clock))
     fetcher = SameBytes(body)
 
     def repoll() -> None:
