@@ -54,7 +54,7 @@ import lxml.etree
 import lxml.html
 from lxml.html import HtmlElement
 
-from aggregator.extract.markup import Draft, inner_html, web_url
+from aggregator.extract.markup import Draft, Found, inner_html, web_url
 from aggregator.extract.sanitize import sanitize_html
 from aggregator.extract.stamps import (
     Printed,
@@ -142,20 +142,11 @@ class _Series:
         return (self.absolute, len(self.heads) * (0.5 if self.aside else 1.0))
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """What the generic reading found: its blocks and the notes on what it passed over."""
-
-    blocks: tuple[Draft, ...]
-    notes: tuple[str, ...]
-    first: HtmlElement  # the first update's element: the page's header is above it
-
-
 def read_blocks(
     root: HtmlElement,
     ctx: ExtractContext,
     stated_times: Callable[[], Iterable[str]] = tuple,
-) -> Reading | None:
+) -> Found | None:
     """The page's updates as repeated timestamped blocks, or None if it has no such series.
 
     `stated_times` gives further times the page states about itself (JSON-LD
@@ -188,7 +179,7 @@ def read_blocks(
             blocks.append(block)
     if len(blocks) < _MIN_SERIES:
         return None
-    return Reading(tuple(blocks), tuple(notes), series.heads[0])
+    return Found(tuple(blocks), tuple(notes), series.heads[0])
 
 
 # --- 1. candidates ----------------------------------------------------------------

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 
 from lxml.html import HtmlElement
 
-from aggregator.extract.blocks import Reading
-from aggregator.extract.markup import Draft, inner_html, web_url
+from aggregator.extract.markup import Draft, Found, inner_html, web_url
 from aggregator.extract.sanitize import sanitize_html
 from aggregator.extract.stamps import attribute_instant
 from aggregator.extract.times import anchor_time
@@ -26,7 +25,7 @@ from aggregator.model import ExtractContext, normalise_text
 _UPDATE_TYPES = ("BlogPosting", "NewsArticle", "Article", "SocialMediaPosting", "Comment")
 
 
-def read_microdata(root: HtmlElement, ctx: ExtractContext) -> Reading | None:
+def read_microdata(root: HtmlElement, ctx: ExtractContext) -> Found | None:
     """The page's microdata or RDFa updates, or None when it marks up none."""
     blocks: list[Draft] = []
     notes: list[str] = []
@@ -37,7 +36,7 @@ def read_microdata(root: HtmlElement, ctx: ExtractContext) -> Reading | None:
             notes.append(f"microdata update {number} has no readable datePublished; skipped")
         else:
             blocks.append(block)
-    return Reading(tuple(blocks), tuple(notes), items[0]) if blocks else None
+    return Found(tuple(blocks), tuple(notes), items[0]) if blocks else None
 
 
 def _update_items(root: HtmlElement) -> Iterator[HtmlElement]:

@@ -325,6 +325,18 @@ def plausible(when: datetime, fetched_at: datetime, what: str) -> tuple[datetime
     return fetched_at, f"{what} {shown} {problem}; rejected as implausible, fetch time used"
 
 
+def stated_time(
+    value: str, what: str, ctx: ExtractContext
+) -> tuple[datetime, tuple[str, ...]] | None:
+    """A full date (and time) a page states in its markup, checked against the fetch time."""
+    parsed = parse_iso(value, ctx.timezone, what)
+    if parsed is None:
+        return None
+    instant, notes = parsed
+    checked, rejected = plausible(instant, ctx.fetched_at, what)
+    return checked, (*notes, *((rejected,) if rejected else ()))
+
+
 def too_far_ahead(when: datetime, anchor: datetime) -> bool:
     """True when `when` is more than the tolerance after the moment the page is from."""
     return when - anchor > FUTURE_TOLERANCE
