@@ -19,10 +19,9 @@ from lxml.cssselect import CSSSelector
 from lxml.html import HtmlElement
 
 from aggregator.extract.liveblog_text import Header, parse_stamp_line, read_header
-from aggregator.extract.markup import first_match
+from aggregator.extract.markup import HEADINGS, first_match
 
-_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-_BLOCKS = _HEADINGS | frozenset(
+_BLOCKS = HEADINGS | frozenset(
     [
         "address",
         "article",
@@ -122,7 +121,7 @@ def _tokens(element: HtmlElement, stop: HtmlElement | None) -> Generator[str | _
         return False
     block = element.tag in _BLOCKS
     if block:
-        yield _Break(heading=element.tag in _HEADINGS)
+        yield _Break(heading=element.tag in HEADINGS)
     if element.tag == "li":
         yield "\u2022 "
     if element.text:

@@ -17,6 +17,7 @@ from aggregator.extract.liveblog_text import Header
 from aggregator.model import Strategy, normalise_text
 
 _WEB_SCHEMES = frozenset({"http", "https"})
+HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 
 
 @dataclass(frozen=True, slots=True)
