@@ -45,6 +45,7 @@ from aggregator.extract.times import (
     Stamp,
     anchor_time,
     future_note,
+    hour_of_day,
     page_day,
     parse_relative,
     resolve_stamps,
@@ -56,6 +57,10 @@ from aggregator.model import ExtractContext, ExtractedEntry, Page
 _MIN_ARTICLE_PARAGRAPHS = 3
 
 _DASH = r"[-\u2013\u2014]"
+# Narrower than the generic reading's grammar (`stamps.printed_stamp`) on purpose: a whole
+# line that is a stamp, perhaps with a dashed headline, in the forms text pages print. The
+# other accepts more ("9h05 -", "14.05 Uhr", "10 p.m.", a bare "23:48", any separator),
+# which would split a text page's prose; only the reading of the hour is shared.
 _STAMP_LINE = re.compile(
     r"^(?:(?P<update>(?i:updated?):?)\s+(?:at\s+)?)?"
     r"(?:(?P<hour>\d{1,2})[:.](?P<minute>[0-5]\d)"
@@ -211,20 +216,11 @@ def parse_stamp_line(line: str, *, alone: bool = False) -> StampLine | None:
         relative = parse_relative(match["relative"])
         return StampLine(relative, match["headline"], line) if relative is not None else None
     marked = match["update"] or match["headline"] or match["meridiem"] or match["zone"]
-    hour = _hour_of_day(int(match["hour"]), match["meridiem"])
+    hour = hour_of_day(int(match["hour"]), match["meridiem"])
     if hour is None or not (marked or alone):
         return None
     stamp = Stamp(hour, int(match["minute"]), match["zone"])
     return StampLine(stamp, match["headline"], line)
-
-
-def _hour_of_day(hour: int, meridiem: str | None) -> int | None:
-    """24-hour value of a printed hour, or None if it cannot be one."""
-    if meridiem is None:
-        return hour if hour <= 23 else None
-    if not 1 <= hour <= 12:
-        return None
-    return hour % 12 + (12 if meridiem.lower() == "p" else 0)
 
 
 def _parse_handover(line: str) -> _Handover | None:

@@ -33,6 +33,7 @@ from aggregator.extract.times import (
     RELATIVE_LABEL,
     Ago,
     Stamp,
+    hour_of_day,
     parse_iso,
     parse_relative,
     too_far_ahead,
@@ -198,11 +199,9 @@ def printed_stamp(text: str) -> Printed | None:
         return None
     if minute is not None and match["sep"] is None:
         return None
-    hour = int(match["hour"])
-    if meridiem is not None:
-        if not 1 <= hour <= 12:
-            return None
-        hour = hour % 12 + (12 if meridiem.lower() == "p" else 0)
+    hour = hour_of_day(int(match["hour"]), meridiem)
+    if hour is None:
+        return None
     if _DATE_AFTER.match(rest):
         return None  # "Updated 10:01 pm PST, Tuesday, November 19": the page's edit stamp
     marked = bool(meridiem or zone or match["uhr"] or match["prefix"] or match["sep"] == "h")

@@ -145,6 +145,18 @@ def relative_instant(ago: Ago, fetched_at: datetime) -> datetime:
     return fetched_at.astimezone(UTC).replace(second=0, microsecond=0) - ago.delta
 
 
+def hour_of_day(hour: int, meridiem: str | None) -> int | None:
+    """The 24-hour value of a printed hour ("p" for pm, "a" for am), or None if it cannot be one.
+
+    Both printed-stamp grammars (`liveblog_text`, `stamps`) read hours this way.
+    """
+    if meridiem is None:
+        return hour if hour <= 23 else None
+    if not 1 <= hour <= 12:
+        return None
+    return hour % 12 + (12 if meridiem.lower() == "p" else 0)
+
+
 def parse_time_of_day(value: str) -> Stamp | None:
     """A bare ISO time ("23:50", "23:50:00") as a stamp; None for anything else."""
     match = _TIME_ONLY.match(value.strip())
