@@ -672,6 +672,33 @@ def test_content_type_charset_is_used_and_a_missing_type_is_not_a_problem() -> N
     assert (utf8.entries[0].title, utf8.notes) == ("Café", ())
 
 
+def test_feedparser_is_told_the_charset_the_one_decoder_chose() -> None:
+    """The XML declaration and a text/xml type without a charset no longer disagree."""
+    body = f"{RSS_HEAD.split(chr(10), 1)[1]}<item><title>Caf\u00e9</title><link>/a</link></item>"
+    utf8 = (RSS_HEAD.split(chr(10), 1)[0] + "\n" + body + "</channel></rss>").encode()
+    served = extract(utf8, context(content_type="text/xml"))  # feedparser alone: us-ascii
+    assert (served.entries[0].title, served.notes) == ("Caf\u00e9", ())
+    declared = '<?xml version="1.0" encoding="windows-1252"?>\n' + body + "</channel></rss>"
+    by_declaration = extract(declared.encode("cp1252"), context(content_type="text/xml"))
+    assert (by_declaration.entries[0].title, by_declaration.notes) == ("Caf\u00e9", ())
+    legacy = extract((body + "</channel></rss>").encode("cp1252"), context(content_type=None))
+    assert (legacy.entries[0].title, legacy.notes) == (
+        "Caf\u00e9",
+        ("the feed declares no charset and is not UTF-8; read as windows-1252",),
+    )
+
+
+def test_xml_that_belies_its_charset_is_still_recovered_by_feedparser() -> None:
+    """Declared UTF-8, written in windows-1252: feedparser's own fallback, noted as before."""
+    body = f"{RSS_HEAD}<item><title>Caf\u00e9</title><link>/a</link></item></channel></rss>"
+    page = extract(body.encode("cp1252"), context(content_type="application/rss+xml"))
+    assert page.entries[0].title == "Caf\u00e9"
+    assert page.notes == (
+        "feedparser reported a problem (document declared as utf-8, but parsed as windows-1252);"
+        " the entries it recovered were used",
+    )
+
+
 def test_entries_are_oldest_first_then_by_key() -> None:
     page = rss(
         "<item><title>B</title><link>/b</link><pubDate>Wed, 16 Oct 2024 09:00:00 GMT</pubDate>"

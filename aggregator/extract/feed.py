@@ -10,6 +10,9 @@ once. The function is pure: bytes and an `ExtractContext` in, a `Page` out.
 
 Rules
 -----
+- Bytes are read by the rule every format shares (`decode`): the byte-order
+  mark, else the Content-Type charset, else the XML declaration (JSON has
+  none), else UTF-8, or windows-1252 with a note for bytes that are not.
 - Identity: `id` is the entry's own atom:id / RSS guid / RSS 1.0 rdf:about /
   JSON Feed id, verbatim (it becomes our Atom id, RFC 4287 4.2.6; feedparser
   only trims the white space around element text), else None.
