@@ -1,27 +1,31 @@
 """The HTTP face of the aggregator: feeds for readers, health and metrics for operators.
 
+Every document of the catalog (`publish.catalog`) is served at its URL path:
+
     GET /                       the timeline: the merged updates as a page, linking every feed
-    GET /feed.atom              the merged feed
-    GET /feed.json              the merged feed as JSON Feed 1.1
-    GET /sources/{name}.atom    one source's feed
-    GET /sources/{name}.json    one source's feed as JSON Feed 1.1
+    GET /feed.atom              the merged feed (also .json, JSON Feed 1.1)
+    GET /sources/{name}.atom    one source's feed (also .json)
     GET /archive/{n}.atom       page n (1 = oldest) of the merged feed's RFC 5005 archive
     GET /stories/{digest}.atom  one cross-outlet story: every outlet's report (also .json)
+
+and beside them, for operators:
+
     GET /healthz                JSON: store and scheduler state; 503 when unusable
     GET /metrics                Prometheus text exposition
 
-Feed responses, Atom and JSON alike, carry a strong `ETag`, `Last-Modified`
-and `Cache-Control`, and answer conditional requests with 304 (RFC 9110
-section 13: when `If-None-Match` is present, `If-Modified-Since` is ignored).
-With a WebSub hub configured, the merged and per-source feeds also carry
-`Link: <hub>; rel="hub", <self>; rel="self"`.
-A name is only ever looked up in the current edition's table of documents,
-never joined to a filesystem path, so no request can reach a file outside
-the feeds.
+Document responses, whatever the format, carry a strong `ETag`,
+`Last-Modified` and `Cache-Control`, and answer conditional requests with 304
+(RFC 9110 section 13: when `If-None-Match` is present, `If-Modified-Since` is
+ignored). With a WebSub hub configured, the topics (the merged and
+per-source feeds) also carry `Link: <hub>; rel="hub", <self>; rel="self"`.
+A name is only ever checked against what the catalog accepts and looked up
+among the documents, never joined to a filesystem path, so no request can
+reach a file outside the feeds.
 Handlers that may read the database are plain functions, which Starlette runs
-in a worker thread, so those reads never block the event loop; the feed
-handlers serve a cached edition on the loop itself and send only a refresh
-to a thread (the hop to a thread was a quarter of a cached request's cost).
+in a worker thread, so those reads never block the event loop; the document
+handlers serve what is at hand on the loop itself and send only a render or
+a refresh to a thread (the hop to a thread was a quarter of a cached
+request's cost).
 
 What a client can send and see is bounded too: request heads larger than any
 reader sends are refused (`RequestLimits`), an error in a handler is a bare
@@ -33,7 +37,7 @@ path of the machine (`public_text`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -46,18 +50,21 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
+from aggregator.errors import StoreUnavailable
 from aggregator.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from aggregator.publish import atom, jsonfeed, timeline
+from aggregator.publish import catalog
 from aggregator.publish.archive import FULL_PAGE_MAX_AGE
-from aggregator.publish.jsonfeed import JSON_FEED_TYPE
-from aggregator.publish.live import Document, Edition, Publisher
+from aggregator.publish.catalog import CATALOG, Address, Kind, Row
+from aggregator.publish.documents import Document
+from aggregator.publish.live import Publisher
 from aggregator.publish.websub import link_header
 
-ATOM_TYPE = "application/atom+xml; charset=utf-8"
-# A story id is `story:` and a hex digest (`stories.cluster.story_id`).
-STORY_DIGEST = re.compile(r"[0-9a-f]{1,64}")
-# An archive page number as its URL spells it: no sign, no leading zero.
-ARCHIVE_PAGE = re.compile(r"[1-9][0-9]{0,8}")
+# What a 404 says, by kind of document, for a name with nothing behind it.
+MISSING = {
+    Kind.SOURCE: "no source named {!r}\n",
+    Kind.STORY: "no story {!r}\n",
+    Kind.ARCHIVE: "no archive page {!r}\n",
+}
 
 # The largest request head accepted, as in common servers (nginx refuses a
 # request line over 8 kB; Apache more than 100 header fields): a feed reader
@@ -174,30 +181,29 @@ def feed_response(
     request: Request,
     document: Document,
     max_age: int,
-    media_type: str = ATOM_TYPE,
-    links: str | None = None,
+    media_type: str,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """A feed document, gzipped when the client accepts it, or 304 when its copy is current.
+    """A document, gzipped when the client accepts it, or 304 when its copy is current.
 
     The caching rules do not depend on the format; only `media_type` does.
-    `links` is a `Link` header (a WebSub topic's hub and self), sent with 304s too.
+    `headers` go with it, 304s included (a WebSub topic's `Link`, the page's CSP).
     """
     compressed = _accepts_gzip(request)
     etag = document.gzip_etag if compressed else document.etag
-    headers = {
+    sent = {
         "ETag": etag,
         "Last-Modified": format_datetime(document.last_modified.astimezone(UTC), usegmt=True),
         "Cache-Control": f"public, max-age={max_age}",
         "Vary": "Accept-Encoding",
+        **(headers or {}),
     }
-    if links:
-        headers["Link"] = links
     if is_fresh(request, etag, document.last_modified):
-        return Response(status_code=304, headers=headers)
+        return Response(status_code=304, headers=sent)
     if compressed:
-        headers["Content-Encoding"] = "gzip"
-        return Response(document.gzipped, media_type=media_type, headers=headers)
-    return Response(document.body, media_type=media_type, headers=headers)
+        sent["Content-Encoding"] = "gzip"
+        return Response(document.gzipped, media_type=media_type, headers=sent)
+    return Response(document.body, media_type=media_type, headers=sent)
 
 
 def create_app(
@@ -208,68 +214,11 @@ def create_app(
 ) -> Starlette:
     """The app; settings are read from the publisher per request, so a reload shows."""
 
-    def max_age() -> int:
-        return int(publisher.settings.service.cache_max_age.total_seconds())
+    def serving(row: Row) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            return await _serve(request, publisher, row)
 
-    async def edition() -> Edition:
-        # The cached edition is served on the event loop; only a refresh (a
-        # database read) goes to a worker thread.
-        cached = publisher.cached()
-        return cached if cached is not None else await run_in_threadpool(publisher.current)
-
-    def hub_links(self_url: str) -> str | None:
-        """WebSub's `Link` header for a topic, when a hub is configured."""
-        hub = publisher.settings.feed.hub
-        return link_header(hub, self_url) if hub else None
-
-    async def merged(request: Request) -> Response:
-        links = hub_links(atom.merged_head(publisher.settings.feed).self_url)
-        return feed_response(request, (await edition()).merged, max_age(), links=links)
-
-    async def merged_json(request: Request) -> Response:
-        document = (await edition()).merged_json
-        links = hub_links(jsonfeed.merged_head(publisher.settings.feed).self_url)
-        return feed_response(request, document, max_age(), JSON_FEED_TYPE, links)
-
-    async def source(request: Request) -> Response:
-        name = request.path_params["name"]
-        document = (await edition()).sources.get(name)
-        if document is None:
-            return PlainTextResponse(f"no source named {name!r}\n", status_code=404)
-        links = hub_links(f"{publisher.settings.feed.base_url}/sources/{name}.atom")
-        return feed_response(request, document, max_age(), links=links)
-
-    async def source_json(request: Request) -> Response:
-        name = request.path_params["name"]
-        document = (await edition()).sources_json.get(name)
-        if document is None:
-            return PlainTextResponse(f"no source named {name!r}\n", status_code=404)
-        links = hub_links(f"{publisher.settings.feed.base_url}/sources/{name}.json")
-        return feed_response(request, document, max_age(), JSON_FEED_TYPE, links)
-
-    async def archive(request: Request) -> Response:
-        """A page of the merged feed's archive (RFC 5005); a full page never changes
-        its entries, so caches may keep it for a day."""
-        number = request.path_params["page"]
-        found = None
-        if ARCHIVE_PAGE.fullmatch(number):
-            found = await run_in_threadpool(publisher.archive, int(number))
-        if found is None:
-            return PlainTextResponse(f"no archive page {number!r}\n", status_code=404)
-        document, full = found
-        return feed_response(request, document, FULL_PAGE_MAX_AGE if full else max_age())
-
-    async def story(request: Request) -> Response:
-        """A story's feed, in the format its extension names (the route says which)."""
-        digest, as_json = request.path_params["digest"], request.url.path.endswith(".json")
-        found = None
-        if STORY_DIGEST.fullmatch(digest):
-            found = await run_in_threadpool(publisher.story, f"story:{digest}")
-        if found is None:
-            return PlainTextResponse(f"no story {digest!r}\n", status_code=404)
-        if as_json:
-            return feed_response(request, found[1], max_age(), JSON_FEED_TYPE)
-        return feed_response(request, found[0], max_age())
+        return serve
 
     def healthz(request: Request) -> Response:
         healthy, body = health()
@@ -278,18 +227,7 @@ def create_app(
     def prometheus(request: Request) -> Response:
         return Response(metrics(), media_type=METRICS_CONTENT_TYPE)
 
-    async def index(request: Request) -> Response:
-        return await _index_page(request, publisher, max_age())
-
-    routes = [
-        Route("/", index, methods=["GET", "HEAD"]),
-        Route("/feed.atom", merged, methods=["GET", "HEAD"]),
-        Route("/feed.json", merged_json, methods=["GET", "HEAD"]),
-        Route("/sources/{name}.atom", source, methods=["GET", "HEAD"]),
-        Route("/sources/{name}.json", source_json, methods=["GET", "HEAD"]),
-        Route("/stories/{digest}.atom", story, methods=["GET", "HEAD"]),
-        Route("/stories/{digest}.json", story, methods=["GET", "HEAD"]),
-        Route("/archive/{page}.atom", archive, methods=["GET", "HEAD"]),
+    routes = [Route(row.url, serving(row), methods=["GET", "HEAD"]) for row in CATALOG] + [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/metrics", prometheus, methods=["GET", "HEAD"]),
     ]
@@ -300,23 +238,34 @@ def create_app(
     )
 
 
-async def _index_page(request: Request, publisher: Publisher, max_age: int) -> Response:
-    """The timeline page (`publish.timeline`): the merged feed's window as HTML,
-    with the feeds' autodiscovery links, cached and revalidated like a feed.
+async def _serve(request: Request, publisher: Publisher, row: Row) -> Response:
+    """A document of `row`: what is at hand on the loop, else rendered in a thread.
 
-    Served from the cache on the event loop; a render (a database read) goes
-    to a worker thread, as a feed refresh does.
+    A full archive page never changes its entries, so caches may keep it for a
+    day. When the log cannot be read and nothing stands in, a row with a
+    fallback (the timeline) answers it, kept by no cache: `/` links the feeds
+    all the same, never an error.
     """
-    pages = timeline.pages_for(publisher)
-    document = pages.cached()
-    if document is None:
-        document = await run_in_threadpool(pages.current)
-    if document is None:
-        # The log cannot be read and no page was rendered yet: the feeds'
-        # links all the same (never an error at `/`), kept by no cache.
-        headers = {**timeline.HEADERS, "Cache-Control": "no-store"}
-        body = timeline.render_unavailable(publisher.settings)
-        return Response(body, media_type=timeline.MEDIA_TYPE, headers=headers)
-    response = feed_response(request, document, max_age, timeline.MEDIA_TYPE)
-    response.headers.update(timeline.HEADERS)
-    return response
+    name = request.path_params.get("name", "")
+    settings = publisher.settings
+    address = Address(row, name)
+    valid = catalog.valid_name(row.kind, name)
+    found = publisher.peek(address) if valid else None
+    if found is None and valid:
+        try:
+            found = await run_in_threadpool(publisher.document, address)
+        except StoreUnavailable:
+            if row.fallback is None:
+                raise
+            headers = {**row.headers, "Cache-Control": "no-store"}
+            body = row.fallback(settings)
+            return Response(body, media_type=row.format.content_type, headers=headers)
+    if found is None:
+        missing = MISSING.get(row.kind, "nothing at {!r}\n")
+        return PlainTextResponse(missing.format(name), status_code=404)
+    headers = dict(row.headers)
+    if row.topic and settings.feed.hub:
+        headers["Link"] = link_header(settings.feed.hub, catalog.url(settings.feed, address))
+    configured = int(settings.service.cache_max_age.total_seconds())
+    max_age = FULL_PAGE_MAX_AGE if found.settled else configured
+    return feed_response(request, found, max_age, row.format.content_type, headers)

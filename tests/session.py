@@ -2,20 +2,23 @@
 
 Used where a test needs to control the clock or look inside the store; the
 CLI tests run the same pipeline through subprocesses. Like `collect`, each
-collect links the stories its new entries joined.
+collect runs the followers: fold, link stories, write the files.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from aggregator.collect import PollSummary, collect_sources
+from aggregator.collect import PollSummary
 from aggregator.config import Settings
-from aggregator.publish.files import merged_feed_path, regenerate, render_merged
+from aggregator.engine import collect_once
+from aggregator.follow import file_runner
+from aggregator.publish import catalog
+from aggregator.publish.files import render_merged
 from aggregator.store import open_store
 from aggregator.store.base import StoredEvent
 from aggregator.store.sql import SqlStore
-from aggregator.stories.linker import StoryLinker
+from tests.documents import written
 from tests.support import ManualClock
 
 
@@ -24,19 +27,20 @@ class PipelineSession:
         self.settings = settings
         self.clock = clock
         self.store: SqlStore = open_store(url or settings.database_url, clock=clock)
-        self.linker = StoryLinker()
+        self.runner = file_runner(settings, self.store.log, self.store.read_model)
 
     def collect(self) -> list[PollSummary]:
-        sources = list(self.settings.sources)
+        """What `aggregator collect` does: one engine polls every source, then the
+        followers run (fold, stories, files)."""
+        log, model = self.store.log, self.store.read_model
         summaries = asyncio.run(
-            collect_sources(sources, self.store.log, self.store.read_model, self.clock)
+            collect_once(self.settings.service, self.settings.sources, log, model, self.clock)
         )
-        self.linker.link(self.store.log, self.store.read_model)
-        regenerate(self.settings, self.store.read_model)
+        self.runner.run()
         return summaries
 
     def feed_file(self) -> bytes:
-        return merged_feed_path(self.settings).read_bytes()
+        return written(self.settings, catalog.MERGED_ATOM).read_bytes()
 
     def rendered(self) -> bytes:
         return render_merged(self.settings, self.store.read_model)

@@ -28,19 +28,11 @@ from aggregator.events import EntryAdded, EntryEvent, EntryRevised, Event, Story
 from aggregator.metrics import Metrics
 from aggregator.model import content_hash
 from aggregator.projections import catch_up
-from aggregator.publish.archive import (
-    FULL_PAGE_MAX_AGE,
-    Baseline,
-    Paging,
-    render_page,
-    touched,
-)
-from aggregator.publish.files import (
-    archive_path,
-    publish_archives,
-    read_archive_baseline,
-    regenerate,
-)
+from aggregator.publish import catalog, disk
+from aggregator.publish.archive import FULL_PAGE_MAX_AGE, Paging, touched
+from aggregator.publish.catalog import Address
+from aggregator.publish.documents import Documents, Update
+from aggregator.publish.files import regenerate
 from aggregator.publish.live import Publisher
 from aggregator.store import open_store
 from aggregator.store.memory import MemoryReadModel
@@ -49,6 +41,7 @@ from aggregator.web import create_app
 from tests.asgi_server import running
 from tests.atom_checks import atom_problems
 from tests.conftest import Project, config_text, seed_config_text
+from tests.documents import rendered
 from tests.session import PipelineSession
 from tests.support import ManualClock
 
@@ -81,6 +74,12 @@ def entry_ids(document: bytes) -> list[str]:
 
 def is_archive(document: bytes) -> bool:
     return etree.fromstring(document).find(f"{HISTORY}archive") is not None
+
+
+def archive_path(settings: Settings, page: int) -> Path:
+    path = catalog.file(settings, Address(catalog.ARCHIVE_ATOM, str(page)))
+    assert path is not None
+    return path
 
 
 def page_number(url: str) -> int:
@@ -387,10 +386,10 @@ def documents(publisher: Publisher) -> tuple[bytes, dict[int, tuple[bytes, bool]
     url = feed_links(edition.merged.body).get("prev-archive")
     while url is not None:
         number = page_number(url)
-        found = publisher.archive(number)
+        found = publisher.document(Address(catalog.ARCHIVE_ATOM, str(number)))
         assert found is not None, url
-        pages[number] = (found[0].body, found[1])
-        url = feed_links(found[0].body).get("prev-archive")
+        pages[number] = (found.body, found.settled)
+        url = feed_links(found.body).get("prev-archive")
     assert sorted(pages) == list(range(1, edition.paging.pages + 1))
     return edition.merged.body, pages
 
@@ -450,9 +449,9 @@ def test_a_generated_log_is_partitioned_and_full_pages_keep_their_entries(
             assert len(ids) == len(set(ids)), f"an entry twice after batch {batches}"
             assert set(ids) == {e.entry_id for e in generator.entries.values()}, batches
             if batches % 5 == 0:  # nothing served or written is stale
-                paging = publisher.current().paging
+                model = store.read_model
                 for number, (body, _) in pages.items():
-                    assert body == render_page(settings, store.read_model, paging, number)
+                    assert body == rendered(settings, model, catalog.ARCHIVE_ATOM, str(number))
         assert batches > 40 and len(members) >= 45 and revised_pages > 10
         assert generator.late > 300 and generator.moved > 20
         # Pages whose entries were revised changed; the rest kept their first bytes.
@@ -471,6 +470,13 @@ def test_a_generated_log_is_partitioned_and_full_pages_keep_their_entries(
         store.close()
 
 
+def pages_rendered(update: Update, full: bool | None = None) -> set[int]:
+    """The archive pages an update rendered (only the full ones, or only the open one)."""
+    paging = update.edition.paging
+    pages = {int(a.name) for a in update.rendered if a.row is catalog.ARCHIVE_ATOM}
+    return pages if full is None else {page for page in pages if paging.full(page) == full}
+
+
 def test_one_new_entry_renders_the_open_page_alone(tmp_path: Path) -> None:
     settings = generated_settings(tmp_path, max_entries=20, archive_size=10)
     store = open_store(settings.database_url)
@@ -480,49 +486,51 @@ def test_one_new_entry_renders_the_open_page_alone(tmp_path: Path) -> None:
         catch_up(store.log, store.read_model)
         model = store.read_model
 
-        def update(baseline: Baseline | None) -> tuple[Paging, dict[int, bytes], Baseline]:
-            position = model.checkpoint()
-            paging = Paging.of(settings.feed, model.arrivals())
-            result = publish_archives(settings, model, paging, position, baseline)
-            return paging, result.rendered, result.baseline
+        def restart(settings: Settings) -> Update:
+            """A new process (a `collect`), which carries on from the files."""
+            return Documents(settings, write=True).update(model, store.clock)
 
-        paging, rendered, baseline = update(None)
-        assert paging.pages == 8 and sorted(rendered) == list(range(1, 9))
+        documents = Documents(settings, write=True)
+        update = documents.update(model, store.clock)
+        paging = update.edition.paging
+        assert paging.pages == 8 and pages_rendered(update) == set(range(1, 9))
         inodes = {n: archive_path(settings, n).stat().st_ino for n in range(1, 9)}
         for _ in range(12):  # across a page boundary
             store.log.append(generator.batch(1, revisions=0, links=0)[0])
             catch_up(store.log, model)
             before = paging
-            paging, rendered, baseline = update(baseline)
+            update = documents.update(model, store.clock)
+            paging = update.edition.paging
             expected = {paging.pages} | ({before.pages} if paging.pages != before.pages else set())
-            assert set(rendered) == expected
+            assert pages_rendered(update) == expected
         # A restart carries on from the state file, written when page 8 filled (not
         # for each entry on the open page): nothing to render but the open page.
-        recorded = read_archive_baseline(settings)
+        folder = catalog.directory(settings, catalog.ARCHIVE_ATOM)
+        assert folder is not None
+        recorded = disk.read_baseline(folder)
         assert recorded is not None and recorded.paging.archived == 80
-        assert recorded.position < baseline.position
-        _, rendered, _ = update(None)
-        assert set(rendered) == {paging.pages}
+        assert recorded.position < update.edition.position
+        assert pages_rendered(restart(settings)) == {paging.pages}
         # Untouched pages were never rewritten.
         for number in range(1, 8):
             assert archive_path(settings, number).stat().st_ino == inodes[number], number
         # A missing file is rendered again (the restart above recorded its state, so
-        # nothing else is); every page is after a change of title.
+        # no other full page is); every page is after a change of title. A new
+        # process renders the open page whatever happened, to have it at hand.
         archive_path(settings, 3).unlink()
-        _, rendered, _ = update(None)
-        assert set(rendered) == {3}
+        update = restart(settings)
+        assert pages_rendered(update, full=True) == {3}
+        assert pages_rendered(update, full=False) == {paging.pages}
         # A new source without entries changes no page; a renamed outlet changes them all.
         newcomer = replace(settings.sources[0], name="newcomer", title="Newcomer")
         more = replace(settings, sources=(*settings.sources, newcomer))
-        result = publish_archives(more, model, paging, model.checkpoint(), None)
-        assert set(result.rendered) == set()
+        assert pages_rendered(restart(more), full=True) == set()
+        every = set(range(1, paging.pages + 1))
         renamed = replace(settings.sources[0], title="Renamed outlet")
         outlets = replace(settings, sources=(renamed, *settings.sources[1:]))
-        result = publish_archives(outlets, model, paging, model.checkpoint(), None)
-        assert set(result.rendered) == set(range(1, paging.pages + 1))
+        assert pages_rendered(restart(outlets)) == every
         retitled = replace(settings, feed=replace(settings.feed, title="Another title"))
-        result = publish_archives(retitled, model, paging, model.checkpoint(), None)
-        assert set(result.rendered) == set(range(1, paging.pages + 1))
+        assert pages_rendered(restart(retitled)) == every
         # A larger window needs fewer pages: the ones past the end are removed.
         wider = replace(settings, feed=replace(settings.feed, max_entries=50))
         regenerate(wider, model)
@@ -546,8 +554,9 @@ def test_the_publisher_rewrites_only_the_open_page_after_one_entry(tmp_path: Pat
         edition = publisher.refresh()
         changed = {n for n in range(1, 9) if archive_path(settings, n).stat().st_ino != inodes[n]}
         assert changed == {8}
-        assert edition.open_archive is not None
-        assert archive_path(settings, 8).read_bytes() == edition.open_archive.body
+        opened = edition.get(catalog.ARCHIVE_ATOM, "8")
+        assert opened is not None and not opened.settled
+        assert archive_path(settings, 8).read_bytes() == opened.body
     finally:
         store.close()
 

@@ -30,19 +30,13 @@ from lxml import etree
 from aggregator.config import FeedConfig, SourceConfig, load_settings
 from aggregator.extract import feed as feed_extractor
 from aggregator.model import ExtractContext
-from aggregator.publish import atom, jsonfeed
-from aggregator.publish.files import (
-    merged_feed_path,
-    merged_json_path,
-    regenerate,
-    render_merged_documents,
-    render_source_documents,
-    source_feed_path,
-    source_json_path,
-)
+from aggregator.publish import atom, catalog, jsonfeed
+from aggregator.publish.catalog import Address
+from aggregator.publish.files import regenerate
 from aggregator.store import open_store
 from aggregator.store.base import EntryState
 from tests.conftest import Project, seed_config_text
+from tests.documents import rendered, written
 from tests.golden import UPDATE
 from tests.session import PipelineSession
 from tests.support import ManualClock
@@ -362,7 +356,8 @@ def test_unchanged_content_gives_the_same_bytes_and_leaves_the_files_alone(
         session.collect()
         settings = session.settings
         names = [source.name for source in settings.sources]
-        paths = [merged_json_path(settings)] + [source_json_path(settings, n) for n in names]
+        paths = [written(settings, catalog.MERGED_JSON)]
+        paths += [written(settings, catalog.SOURCE_JSON, n) for n in names]
         before = {path: path.read_bytes() for path in paths}
         for path in paths:
             os.utime(path, ns=(1_000_000_000, 1_000_000_000))
@@ -370,11 +365,13 @@ def test_unchanged_content_gives_the_same_bytes_and_leaves_the_files_alone(
         clock.advance(minutes=10)
         session.collect()
         model = session.store.read_model
-        assert render_merged_documents(settings, model).json == before[paths[0]]
-        rendered = render_source_documents(settings, model)
-        assert {source_json_path(settings, n): rendered[n].json for n in names} == {
-            path: before[path] for path in paths[1:]
-        }
+        assert rendered(settings, model, catalog.MERGED_JSON) == before[paths[0]]
+        assert {
+            written(settings, catalog.SOURCE_JSON, n): rendered(
+                settings, model, catalog.SOURCE_JSON, n
+            )
+            for n in names
+        } == {path: before[path] for path in paths[1:]}
     finally:
         session.close()
     for path in paths:
@@ -394,7 +391,7 @@ def test_the_golden_source_document(project: Project, clock: ManualClock) -> Non
         session.collect()
     finally:
         session.close()
-    actual = source_json_path(session.settings, "dailyknight").read_bytes()
+    actual = written(session.settings, catalog.SOURCE_JSON, "dailyknight").read_bytes()
     golden = GOLDEN / "dailyknight.json"
     if UPDATE:
         golden.parent.mkdir(parents=True, exist_ok=True)
@@ -418,17 +415,17 @@ def test_the_aggregator_reads_its_own_json_feed_back(project: Project, clock: Ma
         fetched_at=clock(),
         timezone=ZoneInfo("UTC"),
     )
-    page = feed_extractor.extract(merged_json_path(settings).read_bytes(), context)
+    merged_json = written(settings, catalog.MERGED_JSON).read_bytes()
+    page = feed_extractor.extract(merged_json, context)
     assert page.notes == ()
     assert page.title == "Test feed"
-    ids = atom_ids(merged_feed_path(settings).read_bytes())
+    ids = atom_ids(written(settings, catalog.MERGED_ATOM).read_bytes())
     assert sorted(entry.id or "" for entry in page.entries) == sorted(ids)
     assert {entry.id: entry.content_html for entry in page.entries} == {
-        item["id"]: item["content_html"]
-        for item in json.loads(merged_json_path(settings).read_bytes())["items"]
+        item["id"]: item["content_html"] for item in json.loads(merged_json)["items"]
     }
     by_id = {entry.id: entry for entry in page.entries}
-    aj = source_feed_path(settings, "aljazeera").read_bytes()
+    aj = written(settings, catalog.SOURCE_ATOM, "aljazeera").read_bytes()
     for item in atom_view(aj)["items"]:
         entry = by_id[item["id"]]
         assert (entry.title, entry.link, entry.published) == (
@@ -497,15 +494,21 @@ def test_every_field_carries_over_as_in_atom() -> None:
         _entry("gone", "orphan"),
         _entry("outlet", "untitled", title=""),
     ]
-    for head in (jsonfeed.merged_head(feed), jsonfeed.source_head(feed, source)):
-        atom_head = atom.FeedHead(
-            head.id, head.title, head.author, head.self_url.replace(".json", ".atom"),
-            head.alternate_url, head.subtitle,
-        )  # fmt: skip
+    for atom_head, head in (
+        (
+            catalog.merged_head(feed, Address(catalog.MERGED_ATOM)),
+            catalog.merged_head(feed, Address(catalog.MERGED_JSON)),
+        ),
+        (
+            catalog.source_head(feed, source, Address(catalog.SOURCE_ATOM, "outlet")),
+            catalog.source_head(feed, source, Address(catalog.SOURCE_JSON, "outlet")),
+        ),
+    ):
         atom_document = atom.render_feed(atom_head, entries, sources, None)
         json_document = jsonfeed.render_json_feed(head, entries, sources)
         check_twins(atom_document, json_document)
-    merged = json.loads(jsonfeed.render_json_feed(jsonfeed.merged_head(feed), entries, sources))
+    merged_head = catalog.merged_head(feed, Address(catalog.MERGED_JSON))
+    merged = json.loads(jsonfeed.render_json_feed(merged_head, entries, sources))
     assert merged["feed_url"] == "https://feeds.example.org/feed.json"
     assert merged["description"] == "Über alles: “quoted”"
     tagged, bare, odd, orphan, untitled = merged["items"]
@@ -520,7 +523,11 @@ def test_every_field_carries_over_as_in_atom() -> None:
     assert orphan["authors"] == [{"name": "A. Reporter"}]
     assert "title" not in untitled
     outlet = json.loads(
-        jsonfeed.render_json_feed(jsonfeed.source_head(feed, source), entries[:1], sources)
+        jsonfeed.render_json_feed(
+            catalog.source_head(feed, source, Address(catalog.SOURCE_JSON, "outlet")),
+            entries[:1],
+            sources,
+        )
     )
     assert outlet["title"] == "The Outlet"
     assert outlet["home_page_url"] == "https://outlet.example/live"
@@ -567,5 +574,6 @@ def test_the_validator_catches_what_it_claims_to() -> None:
 def test_the_json_files_sit_beside_the_atom_files(project: Project) -> None:
     """The JSON documents need no configuration of their own."""
     settings = load_settings(project.config, environ={})
-    assert merged_json_path(settings) == project.output / "feed.json"
-    assert source_json_path(settings, "aljazeera") == project.output / "sources/aljazeera.json"
+    assert written(settings, catalog.MERGED_JSON) == project.output / "feed.json"
+    aj = written(settings, catalog.SOURCE_JSON, "aljazeera")
+    assert aj == project.output / "sources/aljazeera.json"

@@ -10,7 +10,7 @@ import base64
 import hashlib
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -25,8 +25,8 @@ from lxml import html as lxml_html
 from aggregator.config import Settings
 from aggregator.errors import StoreUnavailable
 from aggregator.extract.sanitize import sanitize_html
-from aggregator.publish import timeline
-from aggregator.publish.atom import story_path
+from aggregator.publish import catalog, timeline
+from aggregator.publish.catalog import Address
 from aggregator.publish.live import Publisher
 from aggregator.store.base import EntryState, ReadModel
 from aggregator.web import create_app
@@ -85,6 +85,11 @@ def seeded(project: Project, clock: ManualClock) -> Iterator[PipelineSession]:
     session.close()
 
 
+def render(settings: Settings, entries: Iterable[EntryState]) -> bytes:
+    """The page for `entries`, linking the documents where the catalog serves them."""
+    return timeline.render_timeline(settings, entries, catalog.page_links(settings))
+
+
 def window(session: PipelineSession) -> list[EntryState]:
     return session.store.read_model.entries(limit=session.settings.feed.max_entries)
 
@@ -120,7 +125,7 @@ def story_reports(session: PipelineSession) -> tuple[str, list[EntryState]]:
 
 def test_the_page_holds_the_merged_window_newest_first(seeded: PipelineSession) -> None:
     entries = window(seeded)
-    page = parse(timeline.render_timeline(seeded.settings, entries))
+    page = parse(render(seeded.settings, entries))
     found = articles(page)
     assert len(found) == len(entries) == SEED_UPDATES
     stamps = [a.find(".//time").get("datetime") for a in found]
@@ -136,7 +141,7 @@ def test_the_page_holds_the_merged_window_newest_first(seeded: PipelineSession) 
 
 
 def test_document_outline_and_landmarks(seeded: PipelineSession) -> None:
-    page = parse(timeline.render_timeline(seeded.settings, window(seeded)))
+    page = parse(render(seeded.settings, window(seeded)))
     assert page.get("lang") == "en"
     assert page.find(".//meta[@name='viewport']") is not None
     assert page.findtext(".//title") == seeded.settings.feed.title
@@ -171,7 +176,7 @@ def test_every_update_shows_outlet_time_title_content_and_original(
     entries = {timeline.rfc3339(e.published) + e.source: e for e in window(seeded)}
     titles = {s.name: s.title for s in seeded.settings.sources}
     pages = {s.title: s.link for s in seeded.settings.sources}
-    page = parse(timeline.render_timeline(seeded.settings, entries.values()))
+    page = parse(render(seeded.settings, entries.values()))
     for article in articles(page):
         meta = article.find_class("meta")[0]
         outlet = meta.find("a")
@@ -194,14 +199,14 @@ def _source_named(titles: dict[str, str], title: str) -> str:
 
 def test_content_html_is_inserted_as_stored_not_escaped_again(seeded: PipelineSession) -> None:
     entries = window(seeded)
-    body = timeline.render_timeline(seeded.settings, entries).decode("utf-8")
+    body = render(seeded.settings, entries).decode("utf-8")
     for entry in entries:
         assert f'<div class="content">{entry.content_html}</div>' in body
     assert "&amp;lt;p&amp;gt;" not in body and "&lt;p&gt;" not in body
 
 
 def test_times_are_readable_utc_and_the_page_says_so(seeded: PipelineSession) -> None:
-    page = parse(timeline.render_timeline(seeded.settings, window(seeded)))
+    page = parse(render(seeded.settings, window(seeded)))
     murovdag = next(
         a for a in articles(page) if text(heading(a)).startswith("Azerbaijan claims captured")
     )
@@ -216,8 +221,8 @@ def test_times_are_readable_utc_and_the_page_says_so(seeded: PipelineSession) ->
 def test_a_story_is_shown_once_with_every_outlets_report(seeded: PipelineSession) -> None:
     story, members = story_reports(seeded)
     assert {e.source for e in members} == {"aljazeera", "dailyknight"}
-    digest = story_path(story)
-    page = parse(timeline.render_timeline(seeded.settings, window(seeded)))
+    digest = catalog.story_name(story)
+    page = parse(render(seeded.settings, window(seeded)))
     (section,) = page.find_class("story")
     assert section.tag == "section" and section.get("id") == digest
     title = section.find("h3")
@@ -252,17 +257,17 @@ def test_a_story_with_one_outlet_in_the_window_is_not_grouped(
 ) -> None:
     story, members = story_reports(seeded)
     entries = [e for e in window(seeded) if e != members[0]]  # the Daily Knight's fell out
-    page = parse(timeline.render_timeline(seeded.settings, entries))
+    page = parse(render(seeded.settings, entries))
     assert not page.find_class("story")
-    (alone,) = (a for a in articles(page) if a.get("id") == story_path(story))
+    (alone,) = (a for a in articles(page) if a.get("id") == catalog.story_name(story))
     assert heading(alone).tag == "h3"
     hrefs = [a.get("href") for a in alone.iter("a")]
-    assert f"/stories/{story_path(story)}.atom" in hrefs
+    assert f"/stories/{catalog.story_name(story)}.atom" in hrefs
     assert "Also reported by other outlets" in text(alone)
 
 
 def test_feed_links_and_autodiscovery_atom_first(seeded: PipelineSession) -> None:
-    page = parse(timeline.render_timeline(seeded.settings, window(seeded)))
+    page = parse(render(seeded.settings, window(seeded)))
     alternates = [
         (link.get("type"), link.get("href"))
         for link in page.find("head").iter("link")
@@ -283,7 +288,7 @@ def test_feed_links_and_autodiscovery_atom_first(seeded: PipelineSession) -> Non
 
 
 def test_link_texts_say_where_they_go(seeded: PipelineSession) -> None:
-    page = parse(timeline.render_timeline(seeded.settings, window(seeded)))
+    page = parse(render(seeded.settings, window(seeded)))
     vague = {"here", "click here", "more", "read more", "link", "this"}
     for anchor in page.iter("a"):
         if anchor.getparent().get("class") == "content":
@@ -295,7 +300,7 @@ def test_link_texts_say_where_they_go(seeded: PipelineSession) -> None:
 def test_the_page_works_without_javascript_and_has_one_known_script(
     seeded: PipelineSession,
 ) -> None:
-    body = timeline.render_timeline(seeded.settings, window(seeded))
+    body = render(seeded.settings, window(seeded))
     page = parse(body)
     scripts = list(page.iter("script"))
     assert [s.text for s in scripts] == [timeline.SCRIPT]
@@ -310,12 +315,12 @@ def test_the_page_works_without_javascript_and_has_one_known_script(
 
 
 def test_the_page_is_the_same_bytes_for_the_same_log(seeded: PipelineSession) -> None:
-    first = timeline.render_timeline(seeded.settings, window(seeded))
-    assert timeline.render_timeline(seeded.settings, window(seeded)) == first
+    first = render(seeded.settings, window(seeded))
+    assert render(seeded.settings, window(seeded)) == first
 
 
 def test_an_empty_log_gives_a_complete_page(seeded: PipelineSession) -> None:
-    page = parse(timeline.render_timeline(seeded.settings, []))
+    page = parse(render(seeded.settings, []))
     assert not articles(page)
     assert "No updates yet." in text(page.find(".//header"))
     assert "Nothing has been collected yet" in text(page.find(".//main"))
@@ -353,7 +358,7 @@ def hostile(settings: Settings, entry: EntryState) -> tuple[Settings, EntryState
 def test_titles_and_names_are_text(seeded: PipelineSession) -> None:
     entries = window(seeded)
     settings, evil = hostile(seeded.settings, entries[0])
-    body = timeline.render_timeline(settings, [evil, *entries[1:]])
+    body = render(settings, [evil, *entries[1:]])
     page = parse(body)
     article = articles(page)[0]
     assert text(heading(article)) == "<script>alert(1)</script>"
@@ -433,7 +438,7 @@ def test_served_as_html_with_validators_and_a_csp(site: TimelineSite) -> None:
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["cache-control"] == "public, max-age=60"
     etag = page.headers["etag"]
-    assert page.content == timeline.render_timeline(site.session.settings, window(site.session))
+    assert page.content == render(site.session.settings, window(site.session))
     again = site.get("/", **{"If-None-Match": etag, "Accept-Encoding": "identity"})
     assert again.status_code == 304 and again.content == b""
     assert again.headers["content-security-policy"] == timeline.CONTENT_SECURITY_POLICY
@@ -448,11 +453,11 @@ def test_served_as_html_with_validators_and_a_csp(site: TimelineSite) -> None:
 def test_rendered_once_per_edition(site: TimelineSite, monkeypatch: pytest.MonkeyPatch) -> None:
     site.get("/")
     renders: list[int] = []
-    render = timeline.render_timeline
+    original = timeline.render_timeline
 
-    def counting(settings: Settings, entries: Any) -> bytes:
+    def counting(settings: Settings, entries: Any, links: timeline.PageLinks) -> bytes:
         renders.append(1)
-        return render(settings, entries)
+        return original(settings, entries, links)
 
     monkeypatch.setattr(timeline, "render_timeline", counting)
     for _ in range(3):
@@ -526,19 +531,24 @@ def test_the_last_page_stands_in_while_the_store_is_down(
     seeded: PipelineSession, clock: ManualClock
 ) -> None:
     model = _Failing(seeded.store.read_model)
-    publisher = Publisher(seeded.settings, seeded.store.log, model, clock, write_files=False)
-    pages = timeline.TimelinePages(publisher)
-    model.down = True
-    assert pages.current() is None  # nothing rendered yet: nothing to stand in
-    model.down = False
-    first = pages.current()
-    assert first is not None
-    model.down = True
-    publisher.settings = replace(
-        publisher.settings, feed=replace(publisher.settings.feed, title="Elsewhere")
+    publisher = Publisher(
+        seeded.settings, seeded.store.log, model, clock, write_files=False, min_refresh=0
     )
-    assert pages.current() is first
-    assert timeline.pages_for(publisher) is timeline.pages_for(publisher)
+    page = Address(catalog.TIMELINE_HTML)
+    model.down = True
+    with pytest.raises(StoreUnavailable):  # nothing rendered yet: nothing to stand in
+        publisher.document(page)
+    model.down = False
+    first = publisher.document(page)
+    assert first is not None and publisher.document(page) is first
+    model.down = True
+    elsewhere = replace(seeded.settings, feed=replace(seeded.settings.feed, title="Elsewhere"))
+    with pytest.raises(StoreUnavailable):
+        publisher.reconfigure(elsewhere)
+    assert publisher.document(page) is first
+    model.down = False
+    again = publisher.document(page)  # the new settings, once the store is back
+    assert again is not None and b"<h1>Elsewhere</h1>" in again.body
 
 
 def test_with_the_store_down_from_the_start_the_page_still_links_the_feeds(

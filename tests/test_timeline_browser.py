@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from aggregator.publish.atom import story_path
+from aggregator.publish import catalog
 from tests.conftest import Project
 from tests.support import REPO, ManualClock
 from tests.test_timeline import READABLE_UTC, SEED_UPDATES, served_seeds
@@ -144,7 +144,7 @@ def test_the_timeline_in_chromium(
     keys = pytest.importorskip("selenium.webdriver.common.keys").Keys
     with served_seeds(project, clock) as site:
         (story,) = {e.story for e in site.session.store.read_model.entries() if e.story}
-        digest = story_path(story)
+        digest = catalog.story_name(story)
         browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": ZONE})
         browser.get(site.base + "/")
         assert browser.title == "Test feed"

@@ -17,19 +17,15 @@ from lxml import etree
 
 from aggregator.events import SourcePolled
 from aggregator.metrics import Metrics
-from aggregator.publish.files import (
-    merged_feed_path,
-    merged_json_path,
-    render_merged,
-    render_source_documents,
-    render_sources,
-    source_json_path,
-)
+from aggregator.publish import catalog
+from aggregator.publish.catalog import Kind
+from aggregator.publish.files import render_merged
 from aggregator.publish.live import Publisher
 from aggregator.web import create_app
 from tests.asgi_server import running
 from tests.atom_checks import atom_problems
 from tests.conftest import Project
+from tests.documents import rendered, written
 from tests.session import PipelineSession
 from tests.support import ManualClock
 from tests.test_jsonfeed import atom_ids, check_twins, json_feed_problems, json_ids
@@ -84,7 +80,7 @@ def test_feed_is_served_with_validators(site: Site) -> None:
     parsedate_to_datetime(response.headers["last-modified"])
     assert response.content == site.session.rendered()
     # The publisher wrote the same bytes to disk.
-    assert merged_feed_path(site.session.settings).read_bytes() == response.content
+    assert written(site.session.settings, catalog.MERGED_ATOM).read_bytes() == response.content
     assert atom_problems(response.content) == []
 
 
@@ -224,15 +220,14 @@ def test_only_the_sources_an_event_concerns_are_rendered_again(site: Site) -> No
     site.session.store.log.append([event])
     second = site.publisher.current()
     assert second.position > first.position
-    assert second.sources["aljazeera"] is first.sources["aljazeera"]  # not rendered again
-    full = render_sources(site.session.settings, site.session.store.read_model)
-    assert {name: doc.body for name, doc in second.sources.items()} == full
-    assert second.merged.body == render_merged(site.session.settings, site.session.store.read_model)
-    assert second.sources_json["aljazeera"] is first.sources_json["aljazeera"]
-    both = render_source_documents(site.session.settings, site.session.store.read_model)
-    assert {name: doc.body for name, doc in second.sources_json.items()} == {
-        name: pair.json for name, pair in both.items()
-    }
+    settings, model = site.session.settings, site.session.store.read_model
+    assert second.merged.body == render_merged(settings, model)
+    for row in catalog.rows(Kind.SOURCE):
+        # Not rendered again, and as a render now would give.
+        assert second.get(row, "aljazeera") is first.get(row, "aljazeera")
+        for name in ("aljazeera", "dailyknight"):
+            document = second.get(row, name)
+            assert document is not None and document.body == rendered(settings, model, row, name)
 
 
 def test_a_handler_that_raises_answers_a_bare_500() -> None:
@@ -264,7 +259,7 @@ def test_json_feed_is_served_with_validators(site: Site) -> None:
     atom = site.get("/feed.atom", **{"Accept-Encoding": "identity"})
     assert response.headers["last-modified"] == atom.headers["last-modified"]
     # The publisher wrote the same bytes to disk, beside feed.atom.
-    assert merged_json_path(site.session.settings).read_bytes() == response.content
+    assert written(site.session.settings, catalog.MERGED_JSON).read_bytes() == response.content
     assert json_feed_problems(response.content) == []
     check_twins(atom.content, response.content)
     assert len(json_ids(response.content)) == 46
@@ -308,7 +303,8 @@ def test_source_json_feeds_and_unknown_names(site: Site) -> None:
         response = site.get(f"/sources/{name}.json")
         assert response.status_code == 200
         assert response.headers["content-type"] == "application/feed+json"
-        assert response.content == source_json_path(site.session.settings, name).read_bytes()
+        path = written(site.session.settings, catalog.SOURCE_JSON, name)
+        assert response.content == path.read_bytes()
         check_twins(site.get(f"/sources/{name}.atom").content, response.content)
         assert len(json_ids(response.content)) == count
     for path in (

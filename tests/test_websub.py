@@ -26,20 +26,14 @@ from aggregator.config import Settings, load_settings
 from aggregator.errors import ConfigError
 from aggregator.events import EntryAdded, SourceNotModified
 from aggregator.metrics import Metrics
-from aggregator.publish.files import (
-    archive_path,
-    merged_feed_path,
-    merged_json_path,
-    render_story_documents,
-    source_feed_path,
-    source_json_path,
-)
+from aggregator.publish import catalog
 from aggregator.publish.live import Publisher
 from aggregator.publish.websub import HubNotifier, link_header
 from aggregator.web import create_app
 from tests.asgi_server import running
 from tests.atom_checks import atom_problems
 from tests.conftest import Project, config_text, seed_config_text
+from tests.documents import rendered, written
 from tests.service_process import free_port, get, start_run, wait_for
 from tests.session import PipelineSession
 from tests.support import ManualClock
@@ -148,8 +142,8 @@ def test_documents_advertise_the_hub_only_when_configured(
         session = PipelineSession(settings, clock)
         try:
             session.collect()
-            atom_files = [merged_feed_path(settings)] + [
-                source_feed_path(settings, name) for name in SOURCE_TOPICS
+            atom_files = [written(settings, catalog.MERGED_ATOM)] + [
+                written(settings, catalog.SOURCE_ATOM, name) for name in SOURCE_TOPICS
             ]
             for path in atom_files:
                 document = path.read_bytes()
@@ -157,8 +151,8 @@ def test_documents_advertise_the_hub_only_when_configured(
                 assert links.get("hub") == configured, path
                 assert links["self"].endswith(path.name)
                 assert atom_problems(document) == [], path
-            json_files = [merged_json_path(settings)] + [
-                source_json_path(settings, name) for name in SOURCE_TOPICS
+            json_files = [written(settings, catalog.MERGED_JSON)] + [
+                written(settings, catalog.SOURCE_JSON, name) for name in SOURCE_TOPICS
             ]
             for path in json_files:
                 document = path.read_bytes()
@@ -167,12 +161,13 @@ def test_documents_advertise_the_hub_only_when_configured(
                 assert feed.get("hubs") == expected, path
                 assert json_feed_problems(document) == [], path
             # Archive pages and story feeds are not topics: never pinged, never advertised.
-            assert "hub" not in feed_links(archive_path(settings, 1).read_bytes())
+            page = written(settings, catalog.ARCHIVE_ATOM, "1").read_bytes()
+            assert "hub" not in feed_links(page)
             story = next(e.story for e in session.store.read_model.entries() if e.story)
             assert story is not None
-            found = render_story_documents(settings, session.store.read_model, story)
-            assert found is not None and "hub" not in feed_links(found.atom)
-            assert "hubs" not in json.loads(found.json)
+            model, name = session.store.read_model, catalog.story_name(story)
+            assert "hub" not in feed_links(rendered(settings, model, catalog.STORY_ATOM, name))
+            assert "hubs" not in json.loads(rendered(settings, model, catalog.STORY_JSON, name))
         finally:
             session.close()
             project.database.unlink()

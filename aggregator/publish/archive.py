@@ -46,14 +46,12 @@ arithmetic on arrival numbers); both are meant to be set once per feed.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from aggregator import __version__
 from aggregator.config import FeedConfig, Settings
-from aggregator.publish.atom import FeedHead, merged_head, render_feed
 from aggregator.store.base import ReadModel
 
 # Cache-Control max-age of a full page: membership never changes and bytes only
@@ -128,50 +126,21 @@ def touched(before: Paging | None, after: Paging, changed: Iterable[int]) -> set
     return pages
 
 
-def page_url(feed: FeedConfig, page: int) -> str:
-    return f"{feed.base_url}/archive/{page}.atom"
+def subscription_history(paging: Paging) -> tuple[tuple[str, int], ...]:
+    """The subscription feed's RFC 5005 link, as (rel, page): `prev-archive` to
+    the open page, when anything is archived."""
+    return (("prev-archive", paging.pages),) if paging.pages else ()
 
 
-def subscription_history(feed: FeedConfig, paging: Paging) -> tuple[tuple[str, str], ...]:
-    """The subscription feed's RFC 5005 link: `prev-archive` to the open page."""
-    if paging.pages == 0:
-        return ()
-    return (("prev-archive", page_url(feed, paging.pages)),)
-
-
-def page_head(feed: FeedConfig, paging: Paging, page: int) -> FeedHead:
-    """An archive page's head: the merged feed's (the same logical feed, so the
-    same id), its own `self`, `fh:archive` and the history links; no hub, as
-    pages are not WebSub topics."""
-    history = [("current", merged_head(feed).self_url)]
+def page_history(paging: Paging, page: int) -> tuple[tuple[str, int | None], ...]:
+    """Page `page`'s RFC 5005 links as (rel, page; None for the subscription feed):
+    `current`, `prev-archive` but on the first, `next-archive` on a full page."""
+    history: list[tuple[str, int | None]] = [("current", None)]
     if page > 1:
-        history.append(("prev-archive", page_url(feed, page - 1)))
+        history.append(("prev-archive", page - 1))
     if paging.full(page):
-        history.append(("next-archive", page_url(feed, page + 1)))
-    return dataclasses.replace(
-        merged_head(feed),
-        self_url=page_url(feed, page),
-        hub=None,
-        history=tuple(history),
-        archive=True,
-    )
-
-
-def render_page(settings: Settings, model: ReadModel, paging: Paging, page: int) -> bytes:
-    """Archive page `page` as Atom, its entries newest first.
-
-    Its `updated` is the latest change of an entry on it; the open page with no
-    entry yet takes the newest archived entry's, so it too depends on the log
-    alone.
-    """
-    first, last = paging.span(page)
-    entries = model.arrived(first, last) if first <= last else []
-    fallback = None
-    if not entries and paging.archived:
-        newest = model.arrived(paging.archived, paging.archived)
-        fallback = newest[0].updated if newest else None
-    sources = {s.name: s for s in settings.sources}
-    return render_feed(page_head(settings.feed, paging, page), entries, sources, fallback)
+        history.append(("next-archive", page + 1))
+    return tuple(history)
 
 
 def render_key(settings: Settings, with_entries: Collection[str]) -> str:

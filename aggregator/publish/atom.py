@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import functools
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aggregator import __version__
-from aggregator.config import FeedConfig, SourceConfig
+from aggregator.config import SourceConfig
 from aggregator.extract.sanitize import strip_xml_illegal
 from aggregator.store.base import EntryState
 
@@ -36,6 +36,18 @@ def rfc3339(value: datetime) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryLinks:
+    """How an entry names its cross-outlet story: the category scheme every
+    story term belongs to, and the URL of a story's feed (by story id).
+
+    Passed in rather than spelled here: every URL is the catalog's
+    (`publish.catalog`), so a document links to where the document is served."""
+
+    scheme: str
+    feed_url: Callable[[str], str]
+
+
+@dataclass(frozen=True, slots=True)
 class FeedHead:
     """The feed-level metadata of one document."""
 
@@ -45,59 +57,11 @@ class FeedHead:
     self_url: str
     alternate_url: str
     subtitle: str | None = None
-    stories_url: str = ""  # where story feeds live: `<stories_url><digest>.atom`
+    stories: StoryLinks | None = None  # None: entries carry no story links
     hub: str | None = None  # a WebSub hub, advertised as `link rel="hub"`
     # RFC 5005 links as (rel, href): `prev-archive`, `next-archive`, `current`.
     history: tuple[tuple[str, str], ...] = ()
     archive: bool = False  # an archive document: carries `fh:archive`
-
-
-def merged_head(feed: FeedConfig) -> FeedHead:
-    return FeedHead(
-        id=feed.id,
-        title=feed.title,
-        author=feed.author,
-        self_url=f"{feed.base_url}/feed.atom",
-        alternate_url=f"{feed.base_url}/",
-        subtitle=feed.subtitle,
-        stories_url=stories_url(feed),
-        hub=feed.hub,
-    )
-
-
-def source_head(feed: FeedConfig, source: SourceConfig) -> FeedHead:
-    return FeedHead(
-        id=source.id,
-        title=source.title,
-        author=source.author or source.title,
-        self_url=f"{feed.base_url}/sources/{source.name}.atom",
-        alternate_url=source.link,
-        stories_url=stories_url(feed),
-        hub=feed.hub,
-    )
-
-
-def story_head(feed: FeedConfig, story: str, first_title: str) -> FeedHead:
-    """A story's feed: every outlet's report of one fact, titled by the first report."""
-    path = story_path(story)
-    return FeedHead(
-        id=f"{feed.id}/stories/{path}",
-        title=f"Story: {first_title}",
-        author=feed.author,
-        self_url=f"{stories_url(feed)}{path}.atom",
-        alternate_url=f"{feed.base_url}/#{path}",
-        subtitle="The same fact as reported by each outlet, newest first",
-        stories_url=stories_url(feed),
-    )
-
-
-def stories_url(feed: FeedConfig) -> str:
-    return f"{feed.base_url}/stories/"
-
-
-def story_path(story: str) -> str:
-    """A story's feed name: its id without the `story:` prefix (a colon-free path)."""
-    return story.removeprefix("story:")
 
 
 def render_feed(
@@ -149,16 +113,28 @@ def render_feed(
                 outlet,
                 source.id if source else entry.source,
                 source.link if source else None,
-                head.stories_url,
+                *_story_links(head.stories, entry),
             )
         )
     parts.append(closing)
     return ('<?xml version="1.0" encoding="utf-8"?>\n' + "".join(parts) + "\n").encode("utf-8")
 
 
+def _story_links(stories: StoryLinks | None, entry: EntryState) -> tuple[str, str]:
+    """The story category's scheme and the story feed's URL ("" without a story)."""
+    if stories is None or entry.story is None:
+        return "", ""
+    return stories.scheme, stories.feed_url(entry.story)
+
+
 @functools.lru_cache(maxsize=8192)
 def _entry_xml(
-    entry: EntryState, outlet: str, source_id: str, source_link: str | None, stories: str
+    entry: EntryState,
+    outlet: str,
+    source_id: str,
+    source_link: str | None,
+    scheme: str,
+    story_feed: str,
 ) -> str:
     """One <entry>, indented as the second level of a feed, without its trailing newline.
 
@@ -177,10 +153,10 @@ def _entry_xml(
         _link(element, "alternate", link, "text/html")
     for term in entry.categories:
         ET.SubElement(element, "category", {"term": strip_xml_illegal(term)})
-    if entry.story is not None:
+    if entry.story is not None and story_feed:
         label = "Also reported by other outlets"
-        ET.SubElement(element, "category", {"term": entry.story, "scheme": stories, "label": label})
-        _link(element, "related", f"{stories}{story_path(entry.story)}.atom", ATOM_TYPE)
+        ET.SubElement(element, "category", {"term": entry.story, "scheme": scheme, "label": label})
+        _link(element, "related", story_feed, ATOM_TYPE)
     content = _text(element, "content", entry.content_html)
     content.set("type", "html")
     origin = ET.SubElement(element, "source")

@@ -20,40 +20,20 @@ surrogate, which UTF-8 cannot encode, never reaches the encoder.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from collections.abc import Iterable
 from typing import Any
 
-from aggregator.config import FeedConfig, SourceConfig
+from aggregator.config import SourceConfig
 from aggregator.extract.sanitize import strip_xml_illegal
-from aggregator.publish import atom
-from aggregator.publish.atom import FeedHead, rfc3339
+from aggregator.publish.atom import FeedHead, StoryLinks, rfc3339
 from aggregator.store.base import EntryState
 
 VERSION = "https://jsonfeed.org/version/1.1"
 # JSON is UTF-8 by definition (RFC 8259 8.1) and the type defines no charset
 # parameter, so none is sent.
 JSON_FEED_TYPE = "application/feed+json"
-
-
-def merged_head(feed: FeedConfig) -> FeedHead:
-    """The merged feed's head: the Atom head, with the JSON document's own URL."""
-    return dataclasses.replace(atom.merged_head(feed), self_url=f"{feed.base_url}/feed.json")
-
-
-def source_head(feed: FeedConfig, source: SourceConfig) -> FeedHead:
-    """A source's head: its title and home page, with the JSON document's own URL."""
-    return dataclasses.replace(
-        atom.source_head(feed, source), self_url=f"{feed.base_url}/sources/{source.name}.json"
-    )
-
-
-def story_head(feed: FeedConfig, story: str, first_title: str) -> FeedHead:
-    """A story's head: the Atom head, with the JSON document's own URL."""
-    head = atom.story_head(feed, story, first_title)
-    return dataclasses.replace(head, self_url=head.self_url.removesuffix(".atom") + ".json")
 
 
 def render_json_feed(
@@ -88,7 +68,7 @@ def render_json_feed(
                 source.title if source else entry.source,
                 source.id if source else entry.source,
                 source.link if source else None,
-                head.stories_url,
+                _story_feed(head.stories, entry),
             )
         )
     if not items:
@@ -99,7 +79,7 @@ def render_json_feed(
 
 @functools.lru_cache(maxsize=8192)
 def _item_json(
-    entry: EntryState, outlet: str, source_id: str, source_link: str | None, stories: str
+    entry: EntryState, outlet: str, source_id: str, source_link: str | None, story_feed: str
 ) -> str:
     """One item, indented as the third level of a feed, without leading whitespace.
 
@@ -122,7 +102,7 @@ def _item_json(
     item["date_modified"] = rfc3339(entry.updated)
     item["authors"] = [{"name": _clean(entry.author or outlet)}]
     tags = [_clean(term) for term in entry.categories]
-    if entry.story is not None:
+    if entry.story is not None and story_feed:
         tags.append(entry.story)
     if tags:
         item["tags"] = tags
@@ -130,10 +110,17 @@ def _item_json(
     if source_link is not None:
         origin["home_page_url"] = _clean(source_link)
     item["_source"] = origin
-    if entry.story is not None:
-        feed = f"{stories}{atom.story_path(entry.story)}.atom"
-        item["_story"] = {"id": entry.story, "feed_url": feed}
+    if entry.story is not None and story_feed:
+        item["_story"] = {"id": entry.story, "feed_url": story_feed}
     return _dumps(item).replace("\n", "\n    ")
+
+
+def _story_feed(stories: StoryLinks | None, entry: EntryState) -> str:
+    """The URL of the entry's story feed (the Atom one, as in the Atom entry's
+    `related` link); "" without a story."""
+    if stories is None or entry.story is None:
+        return ""
+    return stories.feed_url(entry.story)
 
 
 def _dumps(value: dict[str, Any]) -> str:

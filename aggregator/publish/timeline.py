@@ -31,26 +31,16 @@ no external code) rewrites each into the reader's own zone with
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
-import threading
-import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from html import escape
 from urllib.parse import urlsplit
 
 from aggregator.config import Settings, SourceConfig
-from aggregator.errors import StoreUnavailable
-from aggregator.publish.archive import Paging
-from aggregator.publish.atom import rfc3339, story_path
-from aggregator.publish.files import merged_window
-from aggregator.publish.jsonfeed import JSON_FEED_TYPE
-from aggregator.publish.live import Document, Publisher
+from aggregator.publish.atom import rfc3339
 from aggregator.store.base import EntryState
-
-MEDIA_TYPE = "text/html; charset=utf-8"
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -203,7 +193,37 @@ def _items(entries: Sequence[EntryState]) -> list[EntryState | _Story]:
     return items
 
 
-def render_timeline(settings: Settings, entries: Iterable[EntryState]) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Alternate:
+    """One format of a feed as the page links it: the format's name, its media
+    type (for autodiscovery) and where it is served."""
+
+    name: str
+    media_type: str
+    href: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLinks:
+    """A feed as the page lists it: its title, what its link says, and its
+    formats, the one a reader should take first first."""
+
+    title: str
+    label: str
+    alternates: tuple[Alternate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PageLinks:
+    """Every link the page makes to another document, from the catalog
+    (`publish.catalog`): the feeds, and for a story id its anchor on this
+    page and its feed's formats."""
+
+    feeds: tuple[FeedLinks, ...]
+    story: Callable[[str], tuple[str, tuple[Alternate, ...]]]
+
+
+def render_timeline(settings: Settings, entries: Iterable[EntryState], links: PageLinks) -> bytes:
     """The page for `entries` (the merged feed's window, newest first), as UTF-8."""
     entries = list(entries)
     sources = {source.name: source for source in settings.sources}
@@ -211,6 +231,7 @@ def render_timeline(settings: Settings, entries: Iterable[EntryState]) -> bytes:
     if not entries:
         return _page(
             settings,
+            links,
             "No updates yet.",
             "<p>Nothing has been collected yet: come back after the first poll.</p>\n",
         )
@@ -223,17 +244,17 @@ def render_timeline(settings: Settings, entries: Iterable[EntryState]) -> bytes:
     stories_anchored: set[str] = set()
     for item in _items(entries):
         if isinstance(item, _Story):
-            parts.append(_story_html(item, sources))
+            parts.append(_story_html(item, sources, links))
         else:
             anchor = None
             if item.story is not None and item.story not in stories_anchored:
                 stories_anchored.add(item.story)
-                anchor = story_path(item.story)
-            parts.append(_update_html(item, sources, in_story=False, anchor=anchor))
-    return _page(settings, summary, "".join(parts))
+                anchor = links.story(item.story)[0]
+            parts.append(_update_html(item, sources, links, in_story=False, anchor=anchor))
+    return _page(settings, links, summary, "".join(parts))
 
 
-def render_unavailable(settings: Settings) -> bytes:
+def render_unavailable(settings: Settings, links: PageLinks) -> bytes:
     """The page when the log cannot be read and no timeline was rendered yet.
 
     It still does what the page did before it showed updates, link every
@@ -241,13 +262,14 @@ def render_unavailable(settings: Settings) -> bytes:
     """
     return _page(
         settings,
+        links,
         "The updates cannot be shown right now.",
         "<p>The aggregator cannot read its log at the moment: try again in a minute, "
         "or subscribe to one of the feeds above.</p>\n",
     )
 
 
-def _page(settings: Settings, summary: str, updates: str) -> bytes:
+def _page(settings: Settings, links: PageLinks, summary: str, updates: str) -> bytes:
     """The page around its updates; `summary` is markup, `updates` the main's content."""
     title = _text(settings.feed.title)
     subtitle = f"<p>{_text(settings.feed.subtitle)}</p>\n" if settings.feed.subtitle else ""
@@ -255,11 +277,11 @@ def _page(settings: Settings, summary: str, updates: str) -> bytes:
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{title}</title>\n"
-        f"{_autodiscovery(settings)}"
+        f"{_autodiscovery(links.feeds)}"
         f"<style>{STYLE}</style>\n</head>\n<body>\n"
         '<a class="skip" href="#main">Skip to the updates</a>\n'
         f"<header>\n<h1>{title}</h1>\n{subtitle}<p>{summary}</p>\n</header>\n"
-        f"{_feeds_nav(settings)}"
+        f"{_feeds_nav(links.feeds)}"
         f'<main id="main">\n<h2>Latest updates</h2>\n{updates}</main>\n'
         "<footer>\n"
         '<p>For operators: <a href="/healthz">service health (JSON)</a> · '
@@ -269,36 +291,39 @@ def _page(settings: Settings, summary: str, updates: str) -> bytes:
     ).encode()
 
 
-def _feed_paths(settings: Settings) -> list[tuple[str, str, str]]:
-    """(path without extension, feed title, what the link says) of every feed."""
-    return [("feed", settings.feed.title, "All outlets")] + [
-        (f"sources/{s.name}", s.title, s.title) for s in settings.sources
-    ]
+def _autodiscovery(feeds: Sequence[FeedLinks]) -> str:
+    """The `<link rel="alternate">`s, a format at a time in the feeds' order of
+    formats: a reader that takes the first one it finds gets Atom, as before the
+    JSON documents existed; readers that prefer another format find theirs by
+    type. Past the first format, a title names its format."""
+    count = max((len(feed.alternates) for feed in feeds), default=0)
+    tags = []
+    for index in range(count):
+        for feed in feeds:
+            if index >= len(feed.alternates):
+                continue
+            alternate = feed.alternates[index]
+            title = feed.title + (f" ({alternate.name})" if index else "")
+            tags.append(
+                f'<link rel="alternate" type="{alternate.media_type}"'
+                f' href="{_text(alternate.href)}" title="{_text(title)}">\n'
+            )
+    return "".join(tags)
 
 
-def _autodiscovery(settings: Settings) -> str:
-    """The `<link rel="alternate">`s, Atom first: a reader that takes the first
-    one it finds gets Atom, as before the JSON documents existed; readers that
-    prefer JSON Feed find theirs by type."""
-    feeds = _feed_paths(settings)
-    atom = [
-        f'<link rel="alternate" type="application/atom+xml" href="/{path}.atom"'
-        f' title="{_text(title)}">\n'
-        for path, title, _ in feeds
-    ]
-    json = [
-        f'<link rel="alternate" type="{JSON_FEED_TYPE}" href="/{path}.json"'
-        f' title="{_text(title)} (JSON Feed)">\n'
-        for path, title, _ in feeds
-    ]
-    return "".join(atom + json)
+def _also_as(alternates: Sequence[Alternate]) -> str:
+    """` (also as <a>JSON Feed</a>)`: the formats past the first, linked."""
+    if not alternates:
+        return ""
+    listed = ", ".join(f'<a href="{_text(a.href)}">{_text(a.name)}</a>' for a in alternates)
+    return f" (also as {listed})"
 
 
-def _feeds_nav(settings: Settings) -> str:
+def _feeds_nav(feeds: Sequence[FeedLinks]) -> str:
     items = "".join(
-        f'<li><a href="/{path}.atom">{_text(label)}: Atom feed</a>'
-        f' (also as <a href="/{path}.json">JSON Feed</a>)</li>\n'
-        for path, _, label in _feed_paths(settings)
+        f'<li><a href="{_text(feed.alternates[0].href)}">{_text(feed.label)}: '
+        f"{_text(feed.alternates[0].name)} feed</a>{_also_as(feed.alternates[1:])}</li>\n"
+        for feed in feeds
     )
     return (
         '<nav aria-labelledby="feeds">\n<h2 id="feeds">Subscribe in a feed reader</h2>\n'
@@ -318,16 +343,20 @@ def _heading(entry: EntryState, outlet: str) -> str:
     return entry.title.strip() or f"Update from {outlet} at {readable_utc(entry.published)}"
 
 
-def _story_feed_links(story: str, name: str) -> str:
-    path = story_path(story)
+def _story_feed_links(links: PageLinks, story: str, name: str) -> str:
+    first, *rest = links.story(story)[1]
     return (
-        f'<a href="/stories/{path}.atom">Story feed<span class="vh">: {_text(name)}</span>'
-        f' (Atom)</a> (also as <a href="/stories/{path}.json">JSON Feed</a>)'
+        f'<a href="{_text(first.href)}">Story feed<span class="vh">: {_text(name)}</span>'
+        f" ({_text(first.name)})</a>{_also_as(rest)}"
     )
 
 
 def _update_html(
-    entry: EntryState, sources: dict[str, SourceConfig], in_story: bool, anchor: str | None
+    entry: EntryState,
+    sources: dict[str, SourceConfig],
+    links: PageLinks,
+    in_story: bool,
+    anchor: str | None,
 ) -> str:
     """One update as an `<article>`: under an `<h3>`, or an `<h4>` inside its
     story's section (which then links the story feed once for all its reports).
@@ -348,128 +377,39 @@ def _update_html(
         f'<div class="content">{entry.content_html}</div>\n',
     ]
     original = web_url(entry.link)
-    links = []
+    told = []
     if original:
-        links.append(
+        told.append(
             f'<a href="{_text(original)}">Read this update on {_text(outlet)}'
             f'<span class="vh">: {_text(heading)}</span></a>'
         )
     if entry.story is not None and not in_story:
-        links.append("Also reported by other outlets: " + _story_feed_links(entry.story, heading))
-    if links:
-        parts.append(f'<p class="original">{" · ".join(links)}</p>\n')
+        told.append(
+            "Also reported by other outlets: " + _story_feed_links(links, entry.story, heading)
+        )
+    if told:
+        parts.append(f'<p class="original">{" · ".join(told)}</p>\n')
     parts.append("</article>\n")
     return "".join(parts)
 
 
-def _story_html(story: _Story, sources: dict[str, SourceConfig]) -> str:
+def _story_html(story: _Story, sources: dict[str, SourceConfig], links: PageLinks) -> str:
     """A story's reports in one `<section>`, named by its first report (as the
     story feed is) and anchored at its digest (the story feed's alternate link)."""
     first = min(story.reports, key=lambda e: (e.published, e.source, e.key))
     name = _heading(first, _outlet(first, sources)[0])
-    path = story_path(story.id)
+    path = links.story(story.id)[0]
     names = [_outlet(entry, sources)[0] for entry in story.reports]
     outlets = list(dict.fromkeys(names))
     listed = ", ".join(outlets[:-1]) + f" and {outlets[-1]}"
     reports = "".join(
-        _update_html(entry, sources, in_story=True, anchor=None) for entry in story.reports
+        _update_html(entry, sources, links, in_story=True, anchor=None) for entry in story.reports
     )
     return (
         f'<section class="story" id="{_text(path)}" aria-labelledby="story-{_text(path)}">\n'
         f'<h3 id="story-{_text(path)}"><span class="label">Reported by {story.outlets}'
         f" outlets</span> {_text(name)}</h3>\n"
         f'<p class="story-links">{_text(listed)} reported the same fact. '
-        f"{_story_feed_links(story.id, name)}</p>\n"
+        f"{_story_feed_links(links, story.id, name)}</p>\n"
         f"{reports}</section>\n"
     )
-
-
-class TimelinePages:
-    """The page of one publisher's read model, rendered once per edition.
-
-    The page depends on the read model and the settings only, so it is kept
-    with the edition position and the settings object it was rendered for,
-    and served from there on the event loop until either changes.
-    """
-
-    def __init__(self, publisher: Publisher) -> None:
-        self._publisher = publisher
-        self._lock = threading.Lock()
-        self._kept: tuple[int, Settings, Document] | None = None
-
-    def cached(self) -> Document | None:
-        """The page of the publisher's cached edition, if already rendered; else None.
-        Never touches the database, so an event loop may call it."""
-        edition = self._publisher.cached()
-        kept = self._kept
-        if edition is None or kept is None:
-            return None
-        position, settings, document = kept
-        if position == edition.position and settings is self._publisher.settings:
-            return document
-        return None
-
-    def current(self) -> Document | None:
-        """The page as of the current edition, rendered if the edition moved
-        (blocking: it may read the database).
-
-        The entries are read after the edition's position, so they are never
-        older than it: at worst newer, which the next render confirms.
-        While the database is unavailable the last page stands in, as the
-        last edition does for the feeds; None when there is none yet (the
-        caller then serves `render_unavailable`).
-        """
-        with self._lock:
-            kept = self._kept
-            try:
-                edition = self._publisher.current()
-                settings = self._publisher.settings
-                if kept is not None and kept[0] == edition.position and kept[1] is settings:
-                    return kept[2]
-                model = self._publisher.model
-                paging = Paging.of(settings.feed, model.arrivals())
-                entries = merged_window(model, paging)
-                changed_at = model.last_recorded_at() or edition.merged.last_modified
-            except StoreUnavailable:
-                return kept[2] if kept is not None else None
-            body = render_timeline(settings, entries)
-            document = page_document(body, kept[2] if kept else None, changed_at)
-            self._kept = (edition.position, settings, document)
-            return document
-
-
-def page_document(body: bytes, previous: Document | None, changed_at: datetime) -> Document:
-    """The page with its validators: a strong ETag per coding, as for the feeds.
-
-    Unchanged bytes keep their document (and Last-Modified). Changed bytes
-    get a Last-Modified after the previous one even when the log did not
-    move (a reload changed a title), so If-Modified-Since never gets a 304
-    for bytes the client has not seen.
-    """
-    if previous is not None and previous.body == body:
-        return previous
-    modified = changed_at.replace(microsecond=0)
-    if previous is not None and modified <= previous.last_modified:
-        modified = previous.last_modified + timedelta(seconds=1)
-    digest = hashlib.sha256(body).hexdigest()[:32]
-    return Document(
-        body=body,
-        etag=f'"{digest}"',
-        last_modified=modified,
-        gzipped=gzip.compress(body, compresslevel=6, mtime=0),
-        gzip_etag=f'"{digest}-gzip"',
-    )
-
-
-_PAGES: weakref.WeakKeyDictionary[Publisher, TimelinePages] = weakref.WeakKeyDictionary()
-_PAGES_LOCK = threading.Lock()
-
-
-def pages_for(publisher: Publisher) -> TimelinePages:
-    """The one `TimelinePages` of `publisher`, made on first use; it goes with
-    the publisher, so an app made anew (as the tests do) starts afresh."""
-    with _PAGES_LOCK:
-        pages = _PAGES.get(publisher)
-        if pages is None:
-            pages = _PAGES[publisher] = TimelinePages(publisher)
-        return pages
