@@ -8,12 +8,13 @@ its own.
 
 The charset is, in order:
 
-1. the byte-order mark (UTF-8, UTF-16 or UTF-32), which nothing overrides;
+1. the byte-order mark (UTF-8, UTF-16 or UTF-32), or in XML an opening
+   `<?` written in UTF-16 without one (XML 1.0, appendix F): nothing
+   overrides what the bytes themselves show;
 2. the `charset` of the Content-Type header;
 3. what the document declares inside itself: a `<meta>` charset in the first
-   4 KB of a page (HTML), the `encoding` of the XML declaration (XML, where
-   the declaration's own bytes also tell UTF-16 without a mark); plain text
-   and JSON declare nothing;
+   4 KB of a page (HTML), the `encoding` of the XML declaration (XML); plain
+   text and JSON declare nothing;
 4. else UTF-8, unless the bytes look like a legacy 8-bit document: more of
    their non-ASCII bytes fail to decode as UTF-8 than succeed. Such a
    document is read as windows-1252, the fallback browsers use, with a note;
@@ -46,7 +47,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16-le"),
     (codecs.BOM_UTF16_BE, "utf-16-be"),
 )
-# An XML document without a mark opens with "<?xml", whose bytes show UTF-16 (XML 1.0, F.1).
+# An XML document without a mark opens with "<?xml", whose bytes show UTF-16.
 _XML_OPENINGS = ((b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"))
 _PRESCAN = 4096
 _META = re.compile(r"<meta\b[^>]*>", re.IGNORECASE)
@@ -57,6 +58,8 @@ _LABELS = {
     "utf-8": "UTF-8",
     "utf-16-le": "UTF-16LE",
     "utf-16-be": "UTF-16BE",
+    "utf-32-le": "UTF-32LE",
+    "utf-32-be": "UTF-32BE",
     "cp1252": "windows-1252",
 }
 _NOUNS: dict[Kind, str] = {"html": "page", "text": "page", "xml": "feed", "json": "feed"}
