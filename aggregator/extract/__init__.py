@@ -1,5 +1,18 @@
 """Bytes in, entries out: one extractor per input format, chosen by `format`.
 
+The modules, in the order the bytes flow through them:
+
+- `decode`: bytes to text, by one charset rule for every format.
+- `feed`: RSS and Atom (through feedparser) and JSON Feed.
+- `liveblog_text`: a plain-text live page; its rules (stamp lines, header,
+  lead, keys) are what every reading of a live page means by an update.
+- `liveblog_html`: an HTML live page, made a tree by `tree`, then read by
+  `jsonld`, `selectors`, `microdata` or `blocks` (which finds its `series`
+  and dates it with `block_times`), else as text through `lines`; what the
+  readings share is in `markup`.
+- Shared by all: `times` and `stamps` (times stated or printed), `titles`
+  and `sanitize`.
+
 Extractors are pure (no I/O, no clock: the fetch time arrives in the
 `ExtractContext`), which is what lets golden tests pin their output exactly.
 """
