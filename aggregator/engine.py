@@ -11,10 +11,13 @@ kept-alive connection, not a TLS handshake and a new pool.
 
 A poll waits for its host's limit before it takes one of the `workers`
 slots, so polls queued behind one slow host never hold a slot another host
-could use. Only the fetch runs on the loop; reading the source's state,
-extracting, planning, appending and folding are blocking work, run on the
-engine's `workers` threads (see `collect.poll_source`), so the loop stays
-free for the web server that shares it.
+could use. Only the fetch has to run on the loop; reading the source's state,
+extracting, planning, appending and folding are blocking work (see
+`collect.poll_source`). Under the service they run on the engine's
+`workers` threads, so the loop stays free for the web server that shares
+it. `collect` runs them inline (`offload=False`): its loop serves nothing
+else, appends then go one at a time in the order the fetches finish (for
+local files, the config's order), and a collect's log is reproducible.
 
 A database that goes away does not stop the engine: the log's append is
 retried (see `store.sql`), and a poll that still could not be stored is
@@ -120,6 +123,7 @@ class PollEngine:
         fetcher: Fetcher | None = None,
         on_poll: Callable[[PollSummary, float], None] = lambda summary, seconds: None,
         on_append: Callable[[PollSummary], None] = lambda summary: None,
+        offload: bool = True,
     ) -> None:
         self._log = log
         self._model = model
@@ -128,7 +132,9 @@ class PollEngine:
         self._on_poll = on_poll
         self._on_append = on_append
         self._limits = HostLimits(service.per_host, service.workers)
-        self._threads = ThreadPoolExecutor(service.workers, thread_name_prefix="poll")
+        self._threads = (
+            ThreadPoolExecutor(service.workers, thread_name_prefix="poll") if offload else None
+        )
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._outages: dict[str, _StoreOutage] = {}
 
@@ -200,6 +206,8 @@ class PollEngine:
         return summary
 
     async def _in_thread(self, work: Callable[[], T]) -> T:
+        if self._threads is None:
+            return work()
         return await asyncio.get_running_loop().run_in_executor(self._threads, work)
 
     def _note_outage(self, source: str, when: datetime, error: str) -> None:
@@ -226,7 +234,8 @@ class PollEngine:
     async def aclose(self) -> None:
         """Close the client and let the worker threads finish what they hold."""
         await self._fetcher.aclose()
-        await asyncio.to_thread(self._threads.shutdown, True)
+        if self._threads is not None:
+            await asyncio.to_thread(self._threads.shutdown, True)
 
 
 async def collect_once(
@@ -239,7 +248,7 @@ async def collect_once(
     fetcher: Fetcher | None = None,
 ) -> list[PollSummary]:
     """`aggregator collect`'s polling: every chosen source, once, through one engine."""
-    engine = PollEngine(service, log, model, clock, fetcher)
+    engine = PollEngine(service, log, model, clock, fetcher, offload=False)
     try:
         return await engine.poll_each(sources, progress)
     finally:

@@ -175,13 +175,14 @@ def file_runner(
     log: EventLog,
     model: ReadModel,
     progress: Callable[[int], None] | None = None,
+    linker: StoryLinker | None = None,
 ) -> Runner:
     """The followers of a one-shot command (`collect`, `import`, `replay`): fold,
     link stories, and write the documents to `output_dir`."""
     return Runner(
         [
             Projection(log, model, progress),
-            Stories(log, model),
+            Stories(log, model, linker),
             Publication(lambda: regenerate(settings, model), model.checkpoint),
         ]
     )
