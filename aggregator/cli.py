@@ -34,18 +34,21 @@ from aggregator.cli_context import (
     Handler,
     open_configured_store,
 )
-from aggregator.collect import PollSummary, collect_sources
-from aggregator.config import parse_duration
+from aggregator.collect import PollSummary
+from aggregator.config import Settings, parse_duration
+from aggregator.engine import collect_once
 from aggregator.errors import AggregatorError
 from aggregator.events import EntryEvent, SourceFailed, SourcePolled, StoryLinked, format_time
+from aggregator.follow import file_runner
 from aggregator.projections import catch_up
-from aggregator.publish.files import regenerate, render_merged, write_atomic, write_stream
+from aggregator.publish import catalog
+from aggregator.publish.catalog import Address
+from aggregator.publish.files import render_merged, write_atomic, write_stream
 from aggregator.shard import Shard
 from aggregator.status import source_statuses
 from aggregator.store import migrations
 from aggregator.store.base import EventLog, ReadModel, StoredEvent
 from aggregator.store.memory import MemoryReadModel
-from aggregator.stories.linker import StoryLinker
 from aggregator.transfer import read_records, record_line
 
 EXPORT_BATCH = 5000
@@ -383,18 +386,11 @@ def cmd_collect(ctx: Context) -> int:
         _progress(f"polled {len(done)}/{len(chosen)}: {summary.source}", len(done) == len(chosen))
 
     summaries = asyncio.run(
-        collect_sources(
-            chosen,
-            store.log,
-            store.read_model,
-            store.clock,
-            progress=progress,
-            concurrency=settings.service.workers,
-            per_host=settings.service.per_host,
-        )
+        collect_once(settings.service, chosen, store.log, store.read_model, store.clock, progress)
     )
-    links = StoryLinker().link(store.log, store.read_model)
-    path = regenerate(settings, store.read_model)
+    before = store.log.head()
+    file_runner(settings, store.log, store.read_model).run()
+    links = [r for r in store.log.read(after=before) if r.type == StoryLinked.type_name]
     width = max(len(s.source) for s in summaries)
     for s in summaries:
         print(f"{s.source:<{width}}  {_describe(s)}")
@@ -402,8 +398,13 @@ def cmd_collect(ctx: Context) -> int:
         stories = {getattr(record.event(), "story", None) for record in links}
         print(f"stories: {len(links)} entries linked into {len(stories)} cross-outlet stories")
     total = min(_entry_total(store.read_model), settings.feed.max_entries)
-    print(f"merged feed ({total} entries): {path}")
+    print(f"merged feed ({total} entries): {_merged_file(settings)}")
     return EXIT_SOURCE_FAILED if any(s.error for s in summaries) else EXIT_OK
+
+
+def _merged_file(settings: Settings) -> Path | None:
+    """The merged Atom feed's file, the one a command reports."""
+    return catalog.file(settings, Address(catalog.MERGED_ATOM))
 
 
 def _entry_total(model: ReadModel) -> int:
@@ -461,19 +462,18 @@ def cmd_replay(ctx: Context) -> int:
     head = store.log.head()
     upto = head if args.until is None else min(_position(store.log, args.until, "--until"), head)
     store.read_model.reset()
-    folded = catch_up(
-        store.log,
-        store.read_model,
-        upto=upto,
-        progress=lambda reached: _progress(f"replaying: position {reached} of {upto}"),
-    )
+
+    def progress(reached: int) -> None:
+        _progress(f"replaying: position {reached} of {upto}")
+
+    file_runner(settings, store.log, store.read_model, progress).run(upto)
+    folded = store.read_model.checkpoint()  # folded from 0: the model was reset
     _progress(f"replayed {folded} events", done=True)
-    path = regenerate(settings, store.read_model)
     count = _entry_total(store.read_model)
     print(f"folded {folded} events (positions 1-{upto} of {head}); {count} entries")
     if upto < head:
         print(f"projections stop at position {upto}; the next collect or feed catches them up")
-    print(f"merged feed: {path}")
+    print(f"merged feed: {_merged_file(settings)}")
     return EXIT_OK
 
 
@@ -516,11 +516,14 @@ def cmd_import(ctx: Context) -> int:
         raise AggregatorError(f"cannot read {where}: {exc.strerror or exc}") from None
     with handle:
         count = store.log.restore(read_records(handle, where))
-    catch_up(store.log, store.read_model, progress=lambda at: _progress(f"folding: {at}/{count}"))
+
+    def progress(at: int) -> None:
+        _progress(f"folding: {at}/{count}")
+
+    file_runner(settings, store.log, store.read_model, progress).run()
     _progress(f"folded {count} events", done=True)
-    path = regenerate(settings, store.read_model)
     print(f"imported {count} events; {_entry_total(store.read_model)} entries")
-    print(f"merged feed: {path}")
+    print(f"merged feed: {_merged_file(settings)}")
     return EXIT_OK
 
 

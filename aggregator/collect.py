@@ -11,14 +11,13 @@ key and the log keeps one copy.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from aggregator.config import SourceConfig
 from aggregator.errors import (
@@ -39,7 +38,7 @@ from aggregator.events import (
 from aggregator.extract import extract
 from aggregator.fetch import Fetcher, FetchResult
 from aggregator.model import ExtractContext, Format, Page, content_hash
-from aggregator.projections import catch_up, fold_appended
+from aggregator.projections import fold_appended
 from aggregator.store.base import EventLog, ReadModel, RecordedEntry
 
 logger = logging.getLogger("aggregator.collect")
@@ -289,40 +288,3 @@ def _failed(
         not_before=exc.not_before if isinstance(exc, FetchError) else None,
         http_status=exc.status if isinstance(exc, FetchError) else None,
     )
-
-
-async def collect_sources(
-    sources: list[SourceConfig],
-    log: EventLog,
-    model: ReadModel,
-    clock: Callable[[], datetime],
-    fetcher: Fetcher | None = None,
-    progress: Callable[[PollSummary], None] | None = None,
-    concurrency: int = 1,
-    per_host: int = 1,
-) -> list[PollSummary]:
-    """Poll each source once, at most `concurrency` at a time and `per_host` against
-    one host; summaries come back in the order of `sources`.
-
-    Polls overlap on the network only: the store work of each (the diff and
-    the append) runs on this one event loop, so appends stay one at a time.
-    """
-    own = fetcher is None
-    active = fetcher or Fetcher(clock=clock)
-    overall = asyncio.Semaphore(concurrency)
-    hosts: dict[str, asyncio.Semaphore] = {}
-
-    async def one(source: SourceConfig) -> PollSummary:
-        host = hosts.setdefault(urlsplit(source.url).netloc.lower(), asyncio.Semaphore(per_host))
-        async with overall, host:
-            summary = await poll_source(source, active, log, model, clock)
-        if progress is not None:
-            progress(summary)
-        return summary
-
-    try:
-        catch_up(log, model)
-        return list(await asyncio.gather(*(one(source) for source in sources)))
-    finally:
-        if own:
-            await active.aclose()

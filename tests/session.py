@@ -18,6 +18,7 @@ from aggregator.publish.files import render_merged
 from aggregator.store import open_store
 from aggregator.store.base import StoredEvent
 from aggregator.store.sql import SqlStore
+from aggregator.stories.linker import StoryLinker
 from tests.documents import written
 from tests.support import ManualClock
 
@@ -27,7 +28,9 @@ class PipelineSession:
         self.settings = settings
         self.clock = clock
         self.store: SqlStore = open_store(url or settings.database_url, clock=clock)
-        self.runner = file_runner(settings, self.store.log, self.store.read_model)
+        self.linker = StoryLinker()
+        log, model = self.store.log, self.store.read_model
+        self.runner = file_runner(settings, log, model, linker=self.linker)
 
     def collect(self) -> list[PollSummary]:
         """What `aggregator collect` does: one engine polls every source, then the
