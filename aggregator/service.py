@@ -34,11 +34,11 @@ from aggregator.errors import ConfigError
 from aggregator.events import format_time
 from aggregator.follow import Projection, Publication, Runner, Stories
 from aggregator.metrics import Metrics
-from aggregator.polling import next_poll_at
 from aggregator.publish.live import Publisher
 from aggregator.publish.websub import HubNotifier
 from aggregator.scheduler import PollScheduler
 from aggregator.shard import Shard
+from aggregator.status import source_statuses
 from aggregator.store.sql import SqlStore
 from aggregator.web import create_app
 from aggregator.webserver import address, bind, serve
@@ -175,31 +175,33 @@ class Service:
             body["log_head"] = self.store.log.head()
             body["projection_position"] = self.store.read_model.checkpoint()
             states = self.store.read_model.sources()
+            body["followers"] = self.runner.positions()
         except Exception as exc:
             # Any store failure means unhealthy, and the report says which.
             body.update(status="unavailable", store=f"error: {type(exc).__name__}: {exc}"[:300])
             return False, body
         body["store"] = "ok"
-        body["followers"] = self.runner.positions()
-        runs = self.scheduler.next_runs() if self.scheduler is not None else {}
-        in_flight = set(self.scheduler.in_flight()) if self.scheduler is not None else set()
-        sources: dict[str, Any] = {}
-        for source in self.settings.sources:
-            state = states.get(source.name)
-            due: datetime | None = runs.get(source.name) or next_poll_at(
-                state, source.interval, self.settings.service.max_backoff
-            )
-            sources[source.name] = {
-                "last_poll": _time(state.last_polled_at if state else None),
-                "last_outcome": state.last_outcome if state else None,
+        polls = self.scheduler
+        statuses = source_statuses(
+            self.settings,
+            states,
+            polls.next_runs() if polls is not None else {},
+            polls.in_flight() if polls is not None else (),
+        )
+        sources = {
+            status.name: {
+                "last_poll": _time(status.last_poll),
+                "last_outcome": status.outcome,
                 # The failure's kind alone ("no-updates", "timeout", ...); the
                 # message may name paths, so it stays in the log and `sources`.
-                "last_error_kind": state.last_error_kind if state else None,
-                "consecutive_failures": state.consecutive_failures if state else 0,
-                "entries": state.entry_count if state else 0,
-                "next_poll": _time(due),
-                "polling": source.name in in_flight,
+                "last_error_kind": status.error_kind,
+                "consecutive_failures": status.failures,
+                "entries": status.entries,
+                "next_poll": _time(status.next_poll),
+                "polling": status.polling,
             }
+            for status in statuses
+        }
         body["sources"] = sources
         healthy = scheduler != "stopped"
         body["status"] = "ok" if healthy else "unavailable"
