@@ -187,6 +187,10 @@ class Fetcher:
     ) -> FetchResult:
         not_before = _fresh_until(response.headers.get("Cache-Control"), fetched_at)
         if response.status_code == 304:
+            # A 304 has no body, but the stream must be read to its end for
+            # the connection to go back to the pool: a round of 304s then
+            # reuses its connections instead of opening one per poll.
+            await response.aread()
             return FetchResult(
                 url=str(response.url),
                 fetched_at=fetched_at,

@@ -19,10 +19,13 @@ Route = Callable[[BaseHTTPRequestHandler], Response]
 
 
 @contextmanager
-def serve(routes: dict[str, Route]) -> Iterator[str]:
-    """Serve `routes` and yield the base URL (http://127.0.0.1:PORT)."""
+def serve(routes: dict[str, Route], keep_alive: bool = False) -> Iterator[str]:
+    """Serve `routes` and yield the base URL (http://127.0.0.1:PORT); with
+    `keep_alive`, as HTTP/1.1, keeping each connection open between requests."""
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
         def do_GET(self) -> None:
             route = routes.get(self.path)
             status, headers, body = route(self) if route else (404, {}, b"not found")

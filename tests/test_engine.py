@@ -1,0 +1,156 @@
+"""The poll engine and the follower runner, on a real HTTP server and a real SQLite log.
+
+What the engine promises (see `engine`): one client shared by every poll,
+its connections kept alive from one poll to the next; a host's limit taken
+before a worker slot, so polls queued behind one slow host never hold a slot
+another host could use. What the runner promises (see `follow`): followers
+run in order, a failing one does not stop the next, and wake-ups that arrive
+while a run is under way fold into one more run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+from aggregator.engine import PollEngine
+from aggregator.events import SourcePolled
+from aggregator.follow import Runner
+from aggregator.store import open_store
+from tests.http_fixture import Response, serve
+from tests.test_scheduler import PAGE, settings_for
+
+OK = {"ETag": '"v1"', "Content-Type": "text/plain; charset=utf-8"}
+
+
+def test_every_poll_shares_one_client_and_keeps_its_connection(tmp_path: Path) -> None:
+    ports: list[int] = []
+
+    def page(handler: BaseHTTPRequestHandler) -> Response:
+        ports.append(handler.client_address[1])
+        return 200, OK, PAGE
+
+    with serve({"/live": page}, keep_alive=True) as base:
+        settings = settings_for(tmp_path, f"{base}/live")
+        store = open_store(settings.database_url)
+
+        async def five_polls() -> list[str]:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            try:
+                return [
+                    (await engine.poll(settings.sources[0])).outcome  # type: ignore[union-attr]
+                    for _ in range(5)
+                ]
+            finally:
+                await engine.aclose()
+
+        outcomes = asyncio.run(five_polls())
+        store.close()
+    assert outcomes == ["ok"] + ["not-modified"] * 4
+    # Five requests, one TCP connection: no poll built a client of its own.
+    assert len(ports) == 5 and len(set(ports)) == 1
+
+
+def test_a_slow_host_queues_its_polls_without_holding_the_workers(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def slow(handler: BaseHTTPRequestHandler) -> Response:
+        release.wait(20)
+        return 200, OK, PAGE
+
+    def fast(handler: BaseHTTPRequestHandler) -> Response:
+        return 200, OK, PAGE
+
+    routes = {"/slow1": slow, "/slow2": slow, "/slow3": slow, "/fast": fast}
+    with serve(routes) as base:
+        other = base.replace("127.0.0.1", "localhost")  # another host, same server
+        urls = [f"{base}/slow1", f"{base}/slow2", f"{base}/slow3", f"{other}/fast"]
+        settings = settings_for(tmp_path, *urls)
+        settings = replace(settings, service=replace(settings.service, workers=2, per_host=1))
+        store = open_store(settings.database_url)
+
+        async def run() -> tuple[str | None, list[str]]:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            slow_polls = [asyncio.create_task(engine.poll(s)) for s in settings.sources[:3]]
+            await asyncio.sleep(0.3)  # the first slow poll holds its host; two wait for it
+            fast = await asyncio.wait_for(engine.poll(settings.sources[3]), 10)
+            in_flight = engine.in_flight()
+            release.set()
+            await asyncio.gather(*slow_polls)
+            await engine.aclose()
+            return (fast.outcome if fast else None), in_flight
+
+        outcome, in_flight = asyncio.run(run())
+        polled = [e for e in (r.event() for r in store.log.read()) if isinstance(e, SourcePolled)]
+        store.close()
+    # Two workers, one held by the slow host's first poll: the other host's
+    # poll still had a worker, and the two queued polls held none.
+    assert outcome == "ok"
+    assert in_flight == ["flaky"]
+    assert polled[0].source == "other3" and len(polled) == 4
+
+
+class _Follower:
+    def __init__(self, name: str, calls: list[str], fail: bool = False) -> None:
+        self.name = name
+        self._calls = calls
+        self._fail = fail
+
+    def follow(self, upto: int | None) -> None:
+        self._calls.append(self.name)
+        if self._fail:
+            raise RuntimeError(f"{self.name} broke")
+
+    def position(self) -> int:
+        return len(self._calls)
+
+
+def test_followers_run_in_order_and_a_failure_does_not_stop_the_next() -> None:
+    calls: list[str] = []
+    runner = Runner(
+        [
+            _Follower("fold", calls),
+            _Follower("stories", calls, fail=True),
+            _Follower("publish", calls),
+        ]
+    )
+    runner.run_isolated()
+    assert calls == ["fold", "stories", "publish"]
+    try:
+        runner.run()
+    except RuntimeError as exc:
+        assert str(exc) == "stories broke"  # a one-shot command stops on it
+    else:
+        raise AssertionError("run() let a follower's failure pass")
+    assert calls[3:] == ["fold", "stories"]
+
+
+def test_a_burst_of_wake_ups_is_one_more_run_and_finish_runs_a_last_time() -> None:
+    calls: list[str] = []
+    gate = threading.Event()
+
+    class Slow(_Follower):
+        def follow(self, upto: int | None) -> None:
+            super().follow(upto)
+            gate.wait(5)
+
+    runner = Runner([Slow("publish", calls)])
+
+    async def scenario() -> None:
+        serving = asyncio.create_task(runner.serve())
+        await asyncio.sleep(0)
+        runner.wake()
+        await asyncio.sleep(0.1)  # the first run is under way, held at the gate
+        for _ in range(10):
+            runner.wake()
+        gate.set()
+        await asyncio.sleep(0.2)
+        runner.finish()
+        await asyncio.wait_for(serving, 5)
+
+    asyncio.run(scenario())
+    # The first run, one for the ten wake-ups, one last for finish().
+    assert calls == ["publish"] * 3
