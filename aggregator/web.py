@@ -59,8 +59,11 @@ from aggregator.publish.documents import Document
 from aggregator.publish.live import Publisher
 from aggregator.publish.websub import link_header
 
-# What a 404 says, by kind of document, for a name with nothing behind it.
+# What a 404 says, by kind of document, for a name with nothing behind it (the
+# merged feed and the timeline are always there).
 MISSING = {
+    Kind.MERGED: "no feed {!r}\n",
+    Kind.TIMELINE: "no page {!r}\n",
     Kind.SOURCE: "no source named {!r}\n",
     Kind.STORY: "no story {!r}\n",
     Kind.ARCHIVE: "no archive page {!r}\n",
@@ -261,8 +264,7 @@ async def _serve(request: Request, publisher: Publisher, row: Row) -> Response:
             body = row.fallback(settings)
             return Response(body, media_type=row.format.content_type, headers=headers)
     if found is None:
-        missing = MISSING.get(row.kind, "nothing at {!r}\n")
-        return PlainTextResponse(missing.format(name), status_code=404)
+        return PlainTextResponse(MISSING[row.kind].format(name), status_code=404)
     headers = dict(row.headers)
     if row.topic and settings.feed.hub:
         headers["Link"] = link_header(settings.feed.hub, catalog.url(settings.feed, address))

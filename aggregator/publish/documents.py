@@ -55,7 +55,6 @@ from aggregator.store.base import ReadModel
 
 # Documents rendered on request kept per kind (the least recently asked for go first).
 KEPT = {Kind.STORY: 256, Kind.ARCHIVE: 64, Kind.TIMELINE: 1}
-NOTHING_ARCHIVED = Paging(entries=0, window=1, size=1)
 
 
 @dataclass(frozen=True)
@@ -100,8 +99,8 @@ class Edition:
     """The open documents as of log position `position` (see the module doc)."""
 
     position: int
+    paging: Paging  # how the merged feed's entries are paged
     documents: Mapping[Address, Document]
-    paging: Paging = NOTHING_ARCHIVED  # how the merged feed's entries are paged
 
     def get(self, row: Row, name: str = "") -> Document | None:
         return self.documents.get(Address(row, name))
@@ -230,7 +229,7 @@ class Documents:
                     kept.append((address, made))
         self._keep(kept)
         self._finish_archive(plan, view.paging, written)
-        self._edition = Edition(position, documents, view.paging)
+        self._edition = Edition(position, view.paging, documents)
         self._stale = False  # only now: an update that failed is made again in full
         return Update(self._edition, tuple(rendered), tuple(changed))
 
