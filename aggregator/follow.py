@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -83,15 +84,22 @@ class Stories:
 
     name = "stories"
 
-    def __init__(self, log: EventLog, model: ReadModel, linker: StoryLinker | None = None) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        model: ReadModel,
+        linker: StoryLinker | None = None,
+        interrupted: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._log = log
         self._model = model
         self._linker = linker or StoryLinker()
+        self._interrupted = interrupted
 
     def follow(self, upto: int | None) -> None:
         if upto is not None and upto < self._log.head():
             return
-        linked = self._linker.link(self._log, self._model)
+        linked = self._linker.link(self._log, self._model, self._interrupted)
         if linked:
             logger.info("stories linked", extra={"entries": len(linked)})
 
@@ -116,12 +124,18 @@ class Publication:
 
 
 class Runner:
-    """Runs the followers in order; `serve` keeps doing so whenever `wake` is called."""
+    """Runs the followers in order; `serve` keeps doing so whenever `wake` is called.
 
-    def __init__(self, followers: Sequence[Follower]) -> None:
+    `finishing` is set by `finish`: a follower given its `is_set` (the story
+    linker) cuts a long run short, so a stopping service is not held up.
+    """
+
+    def __init__(
+        self, followers: Sequence[Follower], finishing: threading.Event | None = None
+    ) -> None:
         self.followers = tuple(followers)
+        self.finishing = finishing or threading.Event()
         self._wake: asyncio.Event | None = None
-        self._finishing = False
 
     def run(self, upto: int | None = None) -> None:
         """Each follower once, in order. A one-shot command lets a store error
@@ -152,19 +166,19 @@ class Runner:
 
     def finish(self) -> None:
         """Ask `serve` for one last run (what the last polls appended), then to return."""
-        self._finishing = True
+        self.finishing.set()
         self.wake()
 
     async def serve(self) -> None:
         """Run the followers in a worker thread after every wake-up, until `finish`."""
         self._wake = asyncio.Event()
-        self._finishing = False
         try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
+                finishing = self.finishing.is_set()
                 await asyncio.to_thread(self.run_isolated)
-                if self._finishing:
+                if finishing:
                     return
         finally:
             self._wake = None

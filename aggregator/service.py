@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -69,12 +70,14 @@ class Service:
         publisher = Publisher(
             settings, log, model, store.clock, on_render=metrics.record_render, notifier=notifier
         )
+        finishing = threading.Event()
         runner = Runner(
             [
                 Projection(log, model),
-                Stories(log, model),
+                Stories(log, model, interrupted=finishing.is_set),
                 Publication(publisher.refresh, publisher.position),
-            ]
+            ],
+            finishing,
         )
         scheduler = None
         if poll:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from aggregator.events import EntryAdded, Event, StoryLinked
 from aggregator.projections import fold_appended
@@ -53,21 +54,33 @@ class StoryLinker:
         """The log position the linker has read up to (0 before its first run)."""
         return self._position or 0
 
-    def link(self, log: EventLog, model: ReadModel) -> list[StoredEvent]:
+    def link(
+        self,
+        log: EventLog,
+        model: ReadModel,
+        interrupted: Callable[[], bool] = lambda: False,
+    ) -> list[StoredEvent]:
         """Index what the log gained since the last call and append the links it
-        implies; return the records appended (already folded into `model`)."""
+        implies; return the records appended (already folded into `model`).
+
+        `interrupted` is asked before each entry: once it says so, the links
+        found so far are appended and the linker stops where it got to (a
+        service shutting down does not wait for a long catch-up to finish).
+        """
         with self._lock:
             links: list[Event] = []
             if self._position is None or len(self._index) > INDEX_LIMIT:
                 links.extend(self._warm(model))
-            while True:
+            while not interrupted():
                 assert self._position is not None
                 batch = list(log.read(after=self._position, limit=READ_BATCH))
                 if not batch:
                     break
                 for record in batch:
+                    if interrupted():
+                        break
                     links.extend(self._follow(record))
-                self._position = batch[-1].position
+                    self._position = record.position
             written = log.append(links) if links else []
             if written:
                 fold_appended(log, model, written)
