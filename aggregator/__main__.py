@@ -1,5 +1,5 @@
 """`python -m aggregator` runs the same command as the `aggregator` script."""
 
-from aggregator.cli import main
+from aggregator.cli.main import main
 
 raise SystemExit(main())

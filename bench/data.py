@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator.config import Settings, load_settings
-from aggregator.events import EntryAdded, Event, SourcePolled, to_payload
-from aggregator.model import content_hash
-from aggregator.store.base import StoredEvent
+from aggregator.core.events import EntryAdded, Event, SourcePolled, to_payload
+from aggregator.core.model import content_hash
+from aggregator.core.states import StoredEvent
 
 WORDS = (
     *("the", "of", "and", "ceasefire", "talks", "shelling", "capital", "region", "forces"),
@@ -132,8 +132,8 @@ def big_log(count: int) -> Path:
     that needs a big log shares this file (a replay resets its projections
     first, so it stays reusable).
     """
-    from aggregator.projections import catch_up
     from aggregator.store import open_store
+    from aggregator.store.catchup import catch_up
 
     DATA.mkdir(parents=True, exist_ok=True)
     path = DATA / f"log-{count}-v{LOG_VERSION}.db"

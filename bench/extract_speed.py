@@ -3,7 +3,7 @@
 The page is the largest file (by bytes) in `tests/fixtures/realpages/pages/`,
 read with the config `bench.realpages` gives it (format "auto", its timezone,
 its date where expected.json has one). Each run times
-`aggregator.extract.extract(body, ctx, "auto")` and, in the same run,
+`aggregator.ingest.extract.extract(body, ctx, "auto")` and, in the same run,
 `lxml.html.document_fromstring` of the same bytes: the cost of merely
 parsing the page, which any HTML reading pays. The two are interleaved, one
 of each per run, after one warm-up call of each. Target: extraction within 3
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import lxml.html
 
-from aggregator.errors import ExtractError
-from aggregator.extract import extract
-from aggregator.model import ExtractContext
+from aggregator.core.errors import ExtractError
+from aggregator.core.model import ExtractContext
+from aggregator.ingest.extract import extract
 from bench.common import Figure, main, median
 from bench.realpages import FIXTURES, context, load_cases
 

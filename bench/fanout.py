@@ -2,7 +2,7 @@
 
 1,000 small RSS feeds (20 items each, about 16-22 kB, generated with a fixed seed)
 are served as static files by a private nginx on 127.0.0.1 (`etag on`). One
-poll cycle of the aggregator, `engine.collect_once` with 16 polls at once over a
+poll cycle of the aggregator, `engine.polls.collect_once` with 16 polls at once over a
 real SQLite store in a temporary directory and sources loaded from a
 generated config file, is timed cold (every feed fetched, extracted, diffed
 and appended: 20,000 entries) and then all-304 (conditional GETs that nginx
@@ -40,8 +40,8 @@ from bench.common import Figure, main, median, peak_rss_mb
 from bench.nginx import Nginx, terminated_on_sigterm
 
 if TYPE_CHECKING:
-    from aggregator.collect import PollSummary
     from aggregator.config import Settings
+    from aggregator.ingest.poll import PollSummary
     from aggregator.store.sql import SqlStore
 
 # The aggregator is imported where it is used, not here: the baseline's child
@@ -207,7 +207,7 @@ async def aggregator_cycle(settings: Settings, store: SqlStore) -> list[PollSumm
     """One poll of every configured source, 16 at once (the figure's subject)."""
     from dataclasses import replace
 
-    from aggregator.engine import collect_once
+    from aggregator.engine.polls import collect_once
 
     service = replace(settings.service, workers=CONCURRENCY, per_host=CONCURRENCY)
     return await collect_once(

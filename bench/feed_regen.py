@@ -17,8 +17,8 @@ from itertools import count
 from pathlib import Path
 
 from aggregator.config import Settings
-from aggregator.events import EntryAdded
-from aggregator.model import content_hash
+from aggregator.core.events import EntryAdded
+from aggregator.core.model import content_hash
 from aggregator.publish.live import Publisher
 from aggregator.store import open_store
 from bench.common import Figure, main, median, timed

@@ -18,11 +18,11 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aggregator.collect import poll_source, source_context
 from aggregator.config import Settings
-from aggregator.engine import collect_once
-from aggregator.extract import extract
-from aggregator.fetch import FetchResult
+from aggregator.engine.polls import collect_once
+from aggregator.ingest.extract import extract
+from aggregator.ingest.fetch import FetchResult
+from aggregator.ingest.poll import poll_source, source_context
 from aggregator.store import open_store
 from aggregator.store.sql import SqlStore
 from bench.common import Figure, main, median, timed

@@ -6,7 +6,7 @@ updates them cold: `make_reader(<fresh file>)`, `add_feed` for each URL (not
 timed, like the aggregator's config load and schema creation), then the
 timed `update_feeds(workers=16)`. Beside it, in the same run and alternating
 which goes first, the aggregator collects the same feeds cold into a fresh
-SQLite store (`engine.collect_once`, 16 at once, as in `bench.fanout`). Both must
+SQLite store (`engine.polls.collect_once`, 16 at once, as in `bench.fanout`). Both must
 end with every entry stored: 20,000 in each.
 
     python -m bench.peer [--quick]

@@ -35,9 +35,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from aggregator.errors import ExtractError
-from aggregator.extract import extract
-from aggregator.model import ExtractContext
+from aggregator.core.errors import ExtractError
+from aggregator.core.model import ExtractContext
+from aggregator.ingest.extract import extract
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "realpages"
 FETCHED_AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -285,7 +285,7 @@ def table(results: Sequence[PageResult]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.realpages",
-        description="Score aggregator.extract on the real pages in tests/fixtures/realpages.",
+        description="Score aggregator.ingest.extract on the real pages of tests/fixtures/realpages",
     )
     parser.add_argument(
         "-v",

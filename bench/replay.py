@@ -14,8 +14,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from aggregator.projections import catch_up
 from aggregator.store import open_store
+from aggregator.store.catchup import catch_up
 from bench.common import Figure, main, median, peak_rss_mb, timed
 from bench.data import big_log
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from aggregator.stories import StoryEntry, StoryIndex
+from aggregator.follow.stories import StoryEntry, StoryIndex
 from bench.common import Figure, main, median, timed
 
 FIGURES = ["cluster"]

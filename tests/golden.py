@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aggregator.model import ExtractContext, ExtractedEntry, Page
+from aggregator.core.model import ExtractContext, ExtractedEntry, Page
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 UPDATE = os.environ.get("AGGREGATOR_UPDATE_GOLDEN") == "1"

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 
-from aggregator.collect import PollSummary
 from aggregator.config import Settings
-from aggregator.engine import collect_once
-from aggregator.follow import file_runner
+from aggregator.core.states import StoredEvent
+from aggregator.engine.polls import collect_once
+from aggregator.follow.runner import file_runner
+from aggregator.follow.stories.linker import StoryLinker
+from aggregator.ingest.poll import PollSummary
 from aggregator.publish import catalog
 from aggregator.publish.files import render_merged
 from aggregator.store import open_store
-from aggregator.store.base import StoredEvent
 from aggregator.store.sql import SqlStore
-from aggregator.stories.linker import StoryLinker
 from tests.documents import written
 from tests.support import ManualClock
 

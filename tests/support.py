@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from aggregator.model import ExtractContext
+from aggregator.core.model import ExtractContext
 
 if TYPE_CHECKING:
-    from aggregator.service import Service
+    from aggregator.cli.service import Service
 
 T = TypeVar("T")
 

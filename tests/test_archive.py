@@ -23,11 +23,10 @@ from lxml import etree
 from sqlalchemy import text
 
 from aggregator.config import Settings, load_settings
-from aggregator.errors import ConfigError
-from aggregator.events import EntryAdded, EntryEvent, EntryRevised, Event, StoryLinked
-from aggregator.metrics import Metrics
-from aggregator.model import content_hash
-from aggregator.projections import catch_up
+from aggregator.core.errors import ConfigError
+from aggregator.core.events import EntryAdded, EntryEvent, EntryRevised, Event, StoryLinked
+from aggregator.core.model import content_hash
+from aggregator.engine.metrics import Metrics
 from aggregator.publish import catalog, disk
 from aggregator.publish.archive import FULL_PAGE_MAX_AGE, Paging, touched
 from aggregator.publish.catalog import Address
@@ -35,9 +34,10 @@ from aggregator.publish.documents import Documents, Update
 from aggregator.publish.files import regenerate
 from aggregator.publish.live import Publisher
 from aggregator.store import open_store
+from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
-from aggregator.web import create_app
+from aggregator.web.app import create_app
 from tests.asgi_server import running
 from tests.atom_checks import atom_problems
 from tests.conftest import Project, config_text, seed_config_text

@@ -19,12 +19,12 @@ import pytest
 from lxml import etree
 from lxml import html as lxml_html
 
-from aggregator.projections import catch_up
 from aggregator.publish import catalog
 from aggregator.publish.catalog import CATALOG, Address, Kind, Row
 from aggregator.publish.documents import Documents
 from aggregator.publish.live import Publisher
-from aggregator.web import create_app
+from aggregator.store.catchup import catch_up
+from aggregator.web.app import create_app
 from tests.asgi_server import running
 from tests.conftest import Project
 from tests.documents import every_document, rendered

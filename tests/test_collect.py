@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.collect import poll_source
-from aggregator.events import SourceFailed
-from aggregator.fetch import Fetcher
+from aggregator.core.events import SourceFailed
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import poll_source
 from aggregator.store.memory import MemoryEventLog, MemoryReadModel
 from tests.conftest import Project
 from tests.support import ManualClock
@@ -23,7 +23,7 @@ def test_an_extractor_crash_is_that_sources_recorded_failure(
 
     # Stands in for a page that trips a bug in an extractor: the poll must
     # record it like any other failure, so the service goes on polling.
-    monkeypatch.setattr("aggregator.collect.extract", crash)
+    monkeypatch.setattr("aggregator.ingest.poll.extract", crash)
     log, model = MemoryEventLog(clock), MemoryReadModel()
     source = project.settings().source("aljazeera")
 

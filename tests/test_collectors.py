@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from aggregator.shard import Shard
+from aggregator.config.shard import Shard
 from tests.conftest import SEED_SOURCES, config_text
 from tests.service_process import Process, clean_env, cli, wait_for
 from tests.support import REPO, SEEDS

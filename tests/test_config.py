@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import load_settings, parse_duration
-from aggregator.errors import ConfigError
+from aggregator.core.errors import ConfigError
 
 BASE = """
 [feed]

@@ -27,7 +27,7 @@ from aggregator.config.keys import Key, key, section, section_of
 from aggregator.config.kinds import Integer
 from aggregator.config.load import TABLES
 from aggregator.config.reference import BEGIN, END, reference_markdown
-from aggregator.errors import ConfigError
+from aggregator.core.errors import ConfigError
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 FEED = {"title": '"T"', "id": '"tag:example.org,2020:t"', "base_url": '"http://127.0.0.1:8080/"'}

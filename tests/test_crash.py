@@ -32,9 +32,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from aggregator.config import load_settings
-from aggregator.projections import catch_up
 from aggregator.publish.files import render_merged
 from aggregator.store import open_store
+from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryReadModel
 from tests.atom_checks import atom_problems
 from tests.conftest import SEED_SOURCES, config_text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.extract import detect_format
+from aggregator.ingest.extract import detect_format
 from tests.golden import cases
 from tests.support import SEEDS
 

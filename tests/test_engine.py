@@ -16,9 +16,9 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from aggregator.engine import PollEngine
-from aggregator.events import SourcePolled
-from aggregator.follow import Runner
+from aggregator.core.events import SourcePolled
+from aggregator.engine.polls import PollEngine
+from aggregator.follow.runner import Runner
 from aggregator.store import open_store
 from tests.http_fixture import Response, serve
 from tests.test_scheduler import PAGE, settings_for

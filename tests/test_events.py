@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aggregator.events import (
+from aggregator.core.events import (
     SCHEMA_VERSION,
     SourceFailed,
     from_payload,
     parse_time,
     to_payload,
 )
-from aggregator.projections import catch_up
-from aggregator.store.base import StoredEvent
+from aggregator.core.states import StoredEvent
+from aggregator.store.catchup import catch_up
 from aggregator.store.sql import SqlStore
 from tests.test_store_contract import added
 

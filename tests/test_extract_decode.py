@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from aggregator.extract import extract
-from aggregator.extract.decode import decode, opening, sniff
-from aggregator.model import Format, Page
+from aggregator.core.model import Format, Page
+from aggregator.ingest.extract import extract
+from aggregator.ingest.extract.decode import decode, opening, sniff
 from tests.support import extract_context
 
 TITLE = "Caf\u00e9 owners \u2018count the cost\u2019 \u2013 again"

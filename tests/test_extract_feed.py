@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 import feedparser
 import pytest
 
-from aggregator.errors import ExtractError
-from aggregator.extract.feed import extract
-from aggregator.model import ExtractContext, ExtractedEntry, Page
+from aggregator.core.errors import ExtractError
+from aggregator.core.model import ExtractContext, ExtractedEntry, Page
+from aggregator.ingest.extract.feed import extract
 from tests.golden import GoldenCase, cases, check_golden
 
 GOLDEN = cases("feeds")

@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aggregator.errors import NoUpdates
-from aggregator.extract import detect_format
-from aggregator.extract.liveblog_html import extract
-from aggregator.extract.stamps import attribute_instant, day_heading, printed_stamp
-from aggregator.extract.times import Ago, Stamp
-from aggregator.model import ExtractContext, Page
+from aggregator.core.errors import NoUpdates
+from aggregator.core.model import ExtractContext, Page
+from aggregator.ingest.extract import detect_format
+from aggregator.ingest.extract.liveblog_html import extract
+from aggregator.ingest.extract.stamps import attribute_instant, day_heading, printed_stamp
+from aggregator.ingest.extract.times import Ago, Stamp
 
 PAGE_URL = "https://news.example/live/story"
 FETCHED = datetime(2024, 7, 18, 12, 0, tzinfo=UTC)

@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aggregator.errors import ExtractError
-from aggregator.extract import detect_format, liveblog_text
-from aggregator.extract.liveblog_html import extract
-from aggregator.model import ExtractContext, ExtractedEntry, Page, normalise_text
+from aggregator.core.errors import ExtractError
+from aggregator.core.model import ExtractContext, ExtractedEntry, Page, normalise_text
+from aggregator.ingest.extract import detect_format, liveblog_text
+from aggregator.ingest.extract.liveblog_html import extract
 from tests.golden import GoldenCase, cases, check_golden
 from tests.support import SEEDS, extract_context
 

@@ -16,17 +16,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from aggregator.errors import NoUpdates
-from aggregator.extract import liveblog_text
-from aggregator.extract.liveblog_text import (
+from aggregator.core.errors import NoUpdates
+from aggregator.core.model import ExtractContext, ExtractedEntry, Page
+from aggregator.ingest.extract import liveblog_text
+from aggregator.ingest.extract.liveblog_text import (
     extract,
     parse_stamp_line,
     time_keys,
     title_from_lines,
     update_link,
 )
-from aggregator.extract.times import Ago, Stamp
-from aggregator.model import ExtractContext, ExtractedEntry, Page
+from aggregator.ingest.extract.times import Ago, Stamp
 from tests.support import EXTRACT_DAY, extract_context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -574,8 +574,8 @@ def test_updates_dated_after_the_fetch_are_skipped_with_a_reason() -> None:
 
 def test_rendered_lines_need_no_sanitiser() -> None:
     """render_lines skips nh3 because its output would be the same bytes; keep it so."""
-    from aggregator.extract.liveblog_text import normalised_lines, render_lines
-    from aggregator.extract.sanitize import sanitize_html
+    from aggregator.ingest.extract.liveblog_text import normalised_lines, render_lines
+    from aggregator.ingest.extract.sanitize import sanitize_html
 
     hostile = (
         '<script>alert("x")</script> & <b onclick=x>bold</b> \u00a0 \u202eRTL\u202c 👩🏽‍🚒\n'

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.errors import (
+from aggregator.core.errors import (
     BodyTooLarge,
     FetchTimeout,
     HTTPStatusError,
     SourceNotFound,
     SourceUnreadable,
 )
-from aggregator.fetch import USER_AGENT, Fetcher, FetchResult
+from aggregator.ingest.fetch import USER_AGENT, Fetcher, FetchResult
 from tests.http_fixture import Response, serve
 
 PAGE = b"19:50 GMT - US urges immediate halt to violence\n\nText.\n"

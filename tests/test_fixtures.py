@@ -26,19 +26,19 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from aggregator.collect import source_context
 from aggregator.config import SourceConfig
-from aggregator.errors import AggregatorError, ExtractError
-from aggregator.extract import extract
-from aggregator.extract.liveblog_text import normalised_lines, parse_stamp_line
-from aggregator.fixtures import (
+from aggregator.core.errors import AggregatorError, ExtractError
+from aggregator.core.model import ExtractedEntry, content_hash
+from aggregator.devtools.fixtures import (
     Timeline,
     VirtualClock,
     default_start,
     fixture_app,
     load_timelines,
 )
-from aggregator.model import ExtractedEntry, content_hash
+from aggregator.ingest.extract import extract
+from aggregator.ingest.extract.liveblog_text import normalised_lines, parse_stamp_line
+from aggregator.ingest.poll import source_context
 from tests.asgi_server import running
 from tests.conftest import Project
 from tests.support import AJ_SEED, DK_SEED, EXTRACT_FETCHED_AT, REPO

@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from aggregator.collect import poll_source
 from aggregator.config import Settings, load_settings
-from aggregator.events import EntryEvent, PollEvent, SourceFailed, SourcePolled
-from aggregator.fetch import Fetcher
+from aggregator.core.events import EntryEvent, PollEvent, SourceFailed, SourcePolled
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import poll_source
 from aggregator.publish.files import render_merged
 from aggregator.store import open_store
 from aggregator.store.sql import SqlStore

@@ -28,13 +28,13 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from aggregator.config import FeedConfig, SourceConfig, load_settings
-from aggregator.extract import feed as feed_extractor
-from aggregator.model import ExtractContext
+from aggregator.core.model import ExtractContext
+from aggregator.core.states import EntryState
+from aggregator.ingest.extract import feed as feed_extractor
 from aggregator.publish import atom, catalog, jsonfeed
 from aggregator.publish.catalog import Address
 from aggregator.publish.files import regenerate
 from aggregator.store import open_store
-from aggregator.store.base import EntryState
 from tests.conftest import Project, seed_config_text
 from tests.documents import rendered, written
 from tests.golden import UPDATE

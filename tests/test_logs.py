@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aggregator import logs
+from aggregator.cli import logs
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
-from aggregator.events import SourceFailed, SourceNotModified, SourcePolled
-from aggregator.projections import catch_up
+from aggregator.core.events import SourceFailed, SourceNotModified, SourcePolled
 from aggregator.store import migrations, open_store
+from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
 from tests.conftest import seed_config_text

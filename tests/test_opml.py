@@ -34,10 +34,10 @@ from typing import ClassVar
 import pytest
 from lxml import etree
 
-from aggregator import opml
-from aggregator.cli import main
+from aggregator.cli import opml
+from aggregator.cli.main import main
+from aggregator.cli.opml.tables import _toml
 from aggregator.config import load_settings
-from aggregator.opml.tables import _toml
 from tests.golden import UPDATE
 from tests.support import AJ_SEED, DK_SEED, REPO
 

@@ -13,9 +13,9 @@ import feedparser
 import pytest
 from lxml import etree
 
-from aggregator.events import EntryRevised
-from aggregator.projections import catch_up
+from aggregator.core.events import EntryRevised
 from aggregator.publish.files import render_merged
+from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryReadModel
 from tests.atom_checks import NS, atom_problems
 from tests.conftest import Project
@@ -201,11 +201,11 @@ def test_own_ids_and_categories_survive_the_log_and_reach_the_feed(
     project: Project, clock: ManualClock
 ) -> None:
     """A source's own entry id is our Atom id (RFC 4287 4.2.6); categories are kept."""
-    from aggregator.collect import plan_poll
-    from aggregator.fetch import FetchResult
-    from aggregator.model import ExtractedEntry, Page
-    from aggregator.projections import catch_up
+    from aggregator.core.model import ExtractedEntry, Page
+    from aggregator.ingest.fetch import FetchResult
+    from aggregator.ingest.plan import plan_poll
     from aggregator.publish.files import render_merged
+    from aggregator.store.catchup import catch_up
 
     settings = project.settings()
     session = PipelineSession(settings, clock)

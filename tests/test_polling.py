@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from aggregator.polling import backoff_delay, next_poll_at
-from aggregator.store.base import SourceState
+from aggregator.core.states import SourceState
+from aggregator.ingest.polling import backoff_delay, next_poll_at
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 FIVE = timedelta(minutes=5)

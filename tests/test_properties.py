@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.collect import plan_poll
 from aggregator.config import SourceConfig
-from aggregator.fetch import FetchResult
-from aggregator.model import ExtractedEntry, Page, content_hash, normalise_text
-from aggregator.projections import catch_up
+from aggregator.core.model import ExtractedEntry, Page, content_hash, normalise_text
+from aggregator.ingest.fetch import FetchResult
+from aggregator.ingest.plan import plan_poll
+from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryEventLog, MemoryReadModel
 
 SOURCE = SourceConfig(

@@ -31,11 +31,11 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator.collect import poll_source
 from aggregator.config import FeedConfig, Settings, SourceConfig
-from aggregator.fetch import FetchResult
-from aggregator.projections import catch_up
+from aggregator.ingest.fetch import FetchResult
+from aggregator.ingest.poll import poll_source
 from aggregator.publish.files import render_merged
+from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryEventLog, MemoryReadModel
 from tests.atom_checks import atom_problems, dangerous_markup
 from tests.support import ManualClock

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aggregator.collect import PollSummary
-from aggregator.service import Service
+from aggregator.cli.service import Service
+from aggregator.ingest.poll import PollSummary
 from aggregator.store import open_store
 from tests.conftest import Project
 from tests.service_process import get, start_run, wait_for

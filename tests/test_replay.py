@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aggregator.cli import main
-from aggregator.projections import catch_up
+from aggregator.cli.main import main
 from aggregator.publish.files import render_merged
+from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryReadModel
 from tests.atom_checks import atom_problems
 from tests.conftest import Project

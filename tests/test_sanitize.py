@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from aggregator.extract.sanitize import sanitize_html, strip_xml_illegal
+from aggregator.ingest.extract.sanitize import sanitize_html, strip_xml_illegal
 
 BASE = "https://example.org/live/page"
 

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import Settings, load_settings
-from aggregator.engine import PollEngine
-from aggregator.events import EntryEvent, SourceFailed, SourceNotModified, SourcePolled
-from aggregator.fetch import Fetcher
-from aggregator.metrics import Metrics
-from aggregator.polling import next_poll_at
-from aggregator.scheduler import PollScheduler
+from aggregator.core.events import EntryEvent, SourceFailed, SourceNotModified, SourcePolled
+from aggregator.engine.metrics import Metrics
+from aggregator.engine.polls import PollEngine
+from aggregator.engine.scheduler import PollScheduler
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.polling import next_poll_at
 from aggregator.store import open_store
 from aggregator.store.sql import SqlStore
 from tests.http_fixture import Response, serve

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import feedparser
 
-from aggregator.service import Service
+from aggregator.cli.service import Service
+from aggregator.core.events import format_time
 from aggregator.store import open_store
 from tests.conftest import Project
 from tests.service_process import get, start_run, wait_for
@@ -23,6 +24,24 @@ def test_health_reports_a_stopped_scheduler_and_an_unreachable_store(project: Pr
         healthy, body = service.health()
         assert healthy and body["scheduler"] == "running" and body["store"] == "ok"
         assert set(body["followers"]) == {"fold", "stories", "publish"}
+
+        wait_for(lambda: service.health()[1]["sources"]["aljazeera"]["last_poll"], 20, "a poll")
+        line = 'aggregator_source_next_poll_timestamp_seconds{source="aljazeera"} '
+
+        def agreed() -> bool | None:
+            """The scheduler's plan, /metrics and /healthz, read in turn, give one time
+            (retried: the job is moved to its next time just after the poll)."""
+            planned = service.scheduler.next_runs()["aljazeera"] if service.scheduler else None
+            exposition = service.metrics.exposition().decode()
+            shown = service.health()[1]["sources"]["aljazeera"]["next_poll"]
+            if planned is None or line not in exposition:
+                return None
+            metric = float(exposition.split(line, 1)[1].split()[0])
+            same = abs(metric - planned.timestamp()) < 0.001 and shown == format_time(planned)
+            return True if same else None
+
+        # The default jitter puts the plan past `next_poll_at`: both reports give the plan.
+        assert wait_for(agreed, 10, "/metrics and /healthz to give the planned next poll")
     healthy, body = service.health()
     assert not healthy and body["status"] == "unavailable" and body["scheduler"] == "stopped"
 

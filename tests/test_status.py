@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator.config import Settings, load_settings
-from aggregator.status import SourceStatus, source_statuses
-from aggregator.store.base import SourceState
+from aggregator.core.states import SourceState
+from aggregator.engine.status import SourceStatus, source_statuses
 from tests.conftest import config_text
 
 T0 = datetime(2020, 9, 27, 12, 0, tzinfo=UTC)

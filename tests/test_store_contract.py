@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from aggregator.events import (
+from aggregator.core.events import (
     EntryAdded,
     EntryRevised,
     Event,
@@ -24,8 +24,8 @@ from aggregator.events import (
     SourcePolled,
     StoryLinked,
 )
-from aggregator.projections import catch_up
 from aggregator.store.base import EventLog, ReadModel
+from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryEventLog, MemoryReadModel
 from aggregator.store.sql import SqlStore
 from tests.conftest import open_test_store

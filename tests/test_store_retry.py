@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from aggregator.errors import StoreUnavailable
+from aggregator.core.errors import StoreUnavailable
 from aggregator.store import open_store
 from aggregator.store.sql import SqlStore
 from tests.tcp_proxy import TcpProxy

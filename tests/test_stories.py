@@ -45,10 +45,8 @@ from urllib.request import url2pathname
 
 import pytest
 
-from aggregator.collect import source_context
 from aggregator.config import load_settings
-from aggregator.extract import extract
-from aggregator.stories import (
+from aggregator.follow.stories import (
     Assignment,
     MatchParams,
     StoryEntry,
@@ -58,9 +56,18 @@ from aggregator.stories import (
     pair_score,
     story_id,
 )
-from aggregator.stories.match import features, near_identical, score
-from aggregator.stories.minhash import MinHasher, candidate_probability
-from aggregator.stories.text import NUMBER, PLAIN, PROPER, classes, plain_text, token_sequence
+from aggregator.follow.stories.match import features, near_identical, score
+from aggregator.follow.stories.minhash import MinHasher, candidate_probability
+from aggregator.follow.stories.text import (
+    NUMBER,
+    PLAIN,
+    PROPER,
+    classes,
+    plain_text,
+    token_sequence,
+)
+from aggregator.ingest.extract import extract
+from aggregator.ingest.poll import source_context
 from bench.stories import generate
 from tests.support import REPO
 

@@ -14,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 from lxml import etree
 
-from aggregator.events import EntryAdded, StoryLinked
-from aggregator.model import content_hash
-from aggregator.projections import catch_up
+from aggregator.core.events import EntryAdded, StoryLinked
+from aggregator.core.model import content_hash
+from aggregator.follow.stories.linker import StoryLinker
 from aggregator.publish.files import render_merged
 from aggregator.store import open_store
+from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryEventLog, MemoryReadModel
-from aggregator.stories.linker import StoryLinker
 from tests.atom_checks import atom_problems
 from tests.conftest import Project
 from tests.session import PipelineSession

@@ -23,13 +23,14 @@ import pytest
 from lxml import html as lxml_html
 
 from aggregator.config import Settings
-from aggregator.errors import StoreUnavailable
-from aggregator.extract.sanitize import sanitize_html
+from aggregator.core.errors import StoreUnavailable
+from aggregator.core.states import EntryState
+from aggregator.ingest.extract.sanitize import sanitize_html
 from aggregator.publish import catalog, timeline
 from aggregator.publish.catalog import Address
 from aggregator.publish.live import Publisher
-from aggregator.store.base import EntryState, ReadModel
-from aggregator.web import create_app
+from aggregator.store.base import ReadModel
+from aggregator.web.app import create_app
 from tests.asgi_server import running
 from tests.conftest import Project
 from tests.session import PipelineSession

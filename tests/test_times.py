@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from aggregator.extract.times import (
+from aggregator.ingest.extract.times import (
     CROSSING_STEP_BACK,
     Ago,
     Stamp,
@@ -387,8 +387,8 @@ def test_parse_time_of_day(value: str, expected: Stamp | None) -> None:
 def test_day_from_url_and_anchor_from_server_date() -> None:
     from dataclasses import replace as _replace
 
-    from aggregator.extract.times import anchor_time, day_from_url, page_day
-    from aggregator.model import ExtractContext
+    from aggregator.core.model import ExtractContext
+    from aggregator.ingest.extract.times import anchor_time, day_from_url, page_day
 
     assert day_from_url("https://example.org/news/2020/9/27/clashes-live") == date(2020, 9, 27)
     assert day_from_url("https://example.org/live/2020-09-27-clashes") == date(2020, 9, 27)
@@ -407,8 +407,8 @@ def test_day_from_url_and_anchor_from_server_date() -> None:
 
 
 def test_text_page_takes_its_day_from_the_url() -> None:
-    from aggregator.extract.liveblog_text import extract
-    from aggregator.model import ExtractContext
+    from aggregator.core.model import ExtractContext
+    from aggregator.ingest.extract.liveblog_text import extract
 
     ctx = ExtractContext(
         source="s",

@@ -15,13 +15,13 @@ import pytest
 import reader
 from lxml import etree
 
-from aggregator.events import SourcePolled
-from aggregator.metrics import Metrics
+from aggregator.core.events import SourcePolled
+from aggregator.engine.metrics import Metrics
 from aggregator.publish import catalog
 from aggregator.publish.catalog import Kind
 from aggregator.publish.files import render_merged
 from aggregator.publish.live import Publisher
-from aggregator.web import create_app
+from aggregator.web.app import create_app
 from tests.asgi_server import running
 from tests.atom_checks import atom_problems
 from tests.conftest import Project

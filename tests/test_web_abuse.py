@@ -41,7 +41,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import web, webserver
+from aggregator.web import app as web
+from aggregator.web import server as webserver
 from tests.conftest import Project, seed_config_text
 from tests.service_process import Process, cli, free_port, start_service, wait_for
 from tests.support import AJ_SEED, DK_SEED, REPO, SEEDS

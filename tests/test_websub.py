@@ -23,13 +23,13 @@ import pytest
 from lxml import etree
 
 from aggregator.config import Settings, load_settings
-from aggregator.errors import ConfigError
-from aggregator.events import EntryAdded, SourceNotModified
-from aggregator.metrics import Metrics
+from aggregator.core.errors import ConfigError
+from aggregator.core.events import EntryAdded, SourceNotModified
+from aggregator.engine.metrics import Metrics
 from aggregator.publish import catalog
 from aggregator.publish.live import Publisher
 from aggregator.publish.websub import HubNotifier, link_header
-from aggregator.web import create_app
+from aggregator.web.app import create_app
 from tests.asgi_server import running
 from tests.atom_checks import atom_problems
 from tests.conftest import Project, config_text, seed_config_text

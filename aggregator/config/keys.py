@@ -21,7 +21,7 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast, dataclass_transform, overload
 
-from aggregator.errors import ConfigError
+from aggregator.core.errors import ConfigError
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from aggregator.config.keys import Kind, Place, Section, T_co, got
-from aggregator.model import Format
+from aggregator.core.model import Format
 
 MIN_INTERVAL = timedelta(seconds=10)
 MIN_LOCAL_INTERVAL = timedelta(seconds=1)

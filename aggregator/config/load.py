@@ -23,7 +23,7 @@ from aggregator.config.schema import (
     SourceConfig,
     StorageConfig,
 )
-from aggregator.errors import ConfigError
+from aggregator.core.errors import ConfigError
 
 DEFAULT_CONFIG = "config/aggregator.toml"
 CONFIG_ENV = "AGGREGATOR_CONFIG"

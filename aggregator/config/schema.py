@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from aggregator.config import kinds
 from aggregator.config.keys import Fallback, Key, Place, Section, key, same_as, section, toml
-from aggregator.errors import ConfigError
-from aggregator.model import Format
+from aggregator.core.errors import ConfigError
+from aggregator.core.model import Format
 
 _SECOND = dt.timedelta(seconds=1)
 

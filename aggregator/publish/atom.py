@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 
 from aggregator import __version__
 from aggregator.config import SourceConfig
-from aggregator.extract.sanitize import strip_xml_illegal
-from aggregator.store.base import EntryState
+from aggregator.core.states import EntryState
+from aggregator.ingest.extract.sanitize import strip_xml_illegal
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 # RFC 5005's namespace, for `fh:archive` in archive documents.

@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from aggregator.config import NAME_PATTERN, FeedConfig, Settings, SourceConfig
+from aggregator.core.states import EntryState, SourceState
 from aggregator.publish import atom, jsonfeed, timeline
 from aggregator.publish.archive import Paging, page_history, subscription_history
-from aggregator.store.base import EntryState, ReadModel, SourceState
+from aggregator.store.base import ReadModel
 
-STORY_PREFIX = "story:"  # a story id is this and a hex digest (`stories.cluster.story_id`)
+STORY_PREFIX = "story:"  # a story id is this and a hex digest (`follow.stories.cluster.story_id`)
 
 
 class Kind(Enum):

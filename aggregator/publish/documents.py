@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from aggregator.config import Settings
-from aggregator.errors import StoreUnavailable
+from aggregator.core.errors import StoreUnavailable
 from aggregator.publish import catalog, disk
 from aggregator.publish.archive import Baseline, Paging, pages_to_render, render_key
 from aggregator.publish.catalog import CATALOG, Address, Kind, Row, View

@@ -26,9 +26,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from aggregator.config import SourceConfig
-from aggregator.extract.sanitize import strip_xml_illegal
+from aggregator.core.states import EntryState
+from aggregator.ingest.extract.sanitize import strip_xml_illegal
 from aggregator.publish.atom import FeedHead, StoryLinks, rfc3339
-from aggregator.store.base import EntryState
 
 VERSION = "https://jsonfeed.org/version/1.1"
 # JSON is UTF-8 by definition (RFC 8259 8.1) and the type defines no charset

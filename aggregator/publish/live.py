@@ -26,13 +26,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from aggregator.config import Settings
-from aggregator.errors import StoreUnavailable
-from aggregator.projections import catch_up
+from aggregator.core.errors import StoreUnavailable
 from aggregator.publish import catalog
 from aggregator.publish.catalog import Address
 from aggregator.publish.documents import Document, Documents, Edition
 from aggregator.publish.websub import HubNotifier
 from aggregator.store.base import EventLog, ReadModel
+from aggregator.store.catchup import catch_up
 
 logger = logging.getLogger("aggregator.publish")
 

@@ -13,7 +13,7 @@ What comes from outside is treated as it deserves:
 
 * titles, outlet names and authors are text, escaped here;
 * `content_html` was reduced to an allow-list by nh3 when it was stored
-  (`extract.sanitize`) and is exactly what the Atom feed carries, so it is
+  (`ingest.extract.sanitize`) and is exactly what the Atom feed carries, so it is
   inserted as it is (escaping it again would show readers its tags);
 * links are only ever http(s): anything else (`javascript:`, `file:`, a
   seed's local path) gives no link at all;
@@ -39,8 +39,8 @@ from html import escape
 from urllib.parse import urlsplit
 
 from aggregator.config import Settings, SourceConfig
+from aggregator.core.states import EntryState
 from aggregator.publish.atom import rfc3339
-from aggregator.store.base import EntryState
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 
 import httpx
 
-from aggregator.fetch import USER_AGENT
+from aggregator.ingest.fetch import USER_AGENT
 
 logger = logging.getLogger("aggregator.websub")
 

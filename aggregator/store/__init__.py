@@ -9,25 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator.clock import utc_now
-from aggregator.errors import StoreError
-
-if TYPE_CHECKING:
-    from aggregator.store.sql import SqlStore
+from aggregator.core.clock import utc_now
+from aggregator.core.errors import StoreError
+from aggregator.store.sql import SqlStore
 
 
 def open_store(url: str, clock: Callable[[], datetime] = utc_now, migrate: bool = True) -> SqlStore:
     """A store on `url`, its schema upgraded to the newest revision unless `migrate` is off."""
-    # Imported here, not with the package: the SQL adapter folds through
-    # `projections`, which imports this package's `base`, so a module that
-    # imports `projections` first would otherwise meet a circular import.
-    from aggregator.store.sql import SqlStore
-
     store = SqlStore(url, clock=clock)
     try:
         if migrate:

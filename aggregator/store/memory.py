@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from aggregator.clock import utc_now
-from aggregator.events import SCHEMA_VERSION, Event, to_payload
-from aggregator.projections import fold
-from aggregator.store.base import (
+from aggregator.core.clock import utc_now
+from aggregator.core.events import SCHEMA_VERSION, Event, to_payload
+from aggregator.core.fold import fold
+from aggregator.core.states import (
     EntryDigest,
     EntryState,
     SourceState,

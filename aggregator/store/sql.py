@@ -53,9 +53,9 @@ from sqlalchemy.exc import (
 )
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
-from aggregator.clock import utc_now
-from aggregator.errors import AppendOnlyViolation, StoreError, StoreUnavailable
-from aggregator.events import (
+from aggregator.core.clock import utc_now
+from aggregator.core.errors import AppendOnlyViolation, StoreError, StoreUnavailable
+from aggregator.core.events import (
     SCHEMA_VERSION,
     EntryEvent,
     Event,
@@ -64,9 +64,8 @@ from aggregator.events import (
     parse_time,
     to_payload,
 )
-from aggregator.projections import fold
-from aggregator.store import migrations
-from aggregator.store.base import (
+from aggregator.core.fold import fold
+from aggregator.core.states import (
     EntryDigest,
     EntryState,
     SourceState,
@@ -74,6 +73,7 @@ from aggregator.store.base import (
     blank_source,
     newest_first,
 )
+from aggregator.store import migrations
 
 logger = logging.getLogger("aggregator.store")
 

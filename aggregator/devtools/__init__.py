@@ -1,0 +1,3 @@
+"""Tools for trying the aggregator offline, off the runtime path: the live
+fixture server.
+"""

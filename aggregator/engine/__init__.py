@@ -1,0 +1,3 @@
+"""The poll engine, its scheduler, and what the service reports about polling
+(status, metrics).
+"""

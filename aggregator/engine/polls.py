@@ -1,0 +1,255 @@
+"""The poll engine: every poll of every command goes through one `PollEngine`.
+
+`aggregator collect`, `run --collector-only` and `run` all poll with one
+engine on one asyncio event loop: one `Fetcher` (one long-lived
+`httpx.AsyncClient` whose pool holds at most `workers` connections) shared
+by every poll, one per-host limit and one bound on polls at once. `collect`
+asks it for every chosen source once (`poll_each`); the scheduler asks it
+for one source whenever that source is due (`poll`). Nothing here builds an
+event loop or a client per poll: a poll of 304s then costs a request on a
+kept-alive connection, not a TLS handshake and a new pool.
+
+A poll waits for its host's limit before it takes one of the `workers`
+slots, so polls queued behind one slow host never hold a slot another host
+could use. Only the fetch has to run on the loop; reading the source's state,
+extracting, planning, appending and folding are blocking work (see
+`ingest.poll.poll_source`). Under the service they run on the engine's
+`workers` threads, so the loop stays free for the web server that shares
+it. `collect` runs them inline (`offload=False`): its loop serves nothing
+else, appends then go one at a time in the order the fetches finish (for
+local files, the config's order), and a collect's log is reproducible.
+
+A database that goes away does not stop the engine: the log's append is
+retried (see `store.sql`), and a poll that still could not be stored is
+reported as a failed poll of kind `store` and written to the log as one
+`SourceFailed` per source and outage, in the same append as that source's
+first poll after the database answers again.
+
+Cancelling a poll (the scheduler does, at shutdown) stops it while it waits
+on the network. A poll appends its events in one transaction after its
+last network wait, so a cancelled poll appends nothing and a finished one
+appends everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from aggregator.config import ServiceConfig, SourceConfig
+from aggregator.core.errors import StoreError, StoreUnavailable
+from aggregator.core.events import SourceFailed, format_time
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import PollSummary, poll_source
+from aggregator.store.base import EventLog, ReadModel
+from aggregator.store.catchup import catch_up
+
+logger = logging.getLogger("aggregator.engine")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreOutage:
+    """One source's polls that the database could not take, summed up for the log."""
+
+    poll_id: str
+    first: datetime
+    last: datetime
+    polls: int
+    error: str
+
+    def then(self, when: datetime, error: str) -> _StoreOutage:
+        return replace(self, last=when, polls=self.polls + 1, error=error)
+
+    def event(self, source: str) -> SourceFailed:
+        span = f"at {format_time(self.first)}"
+        if self.polls > 1:
+            span = (
+                f"for {self.polls} polls from {format_time(self.first)} to {format_time(self.last)}"
+            )
+        return SourceFailed(
+            source=source,
+            poll_id=self.poll_id,
+            fetched_at=self.first,
+            kind="store",
+            reason=f"not recorded when polled {span}: {self.error}"[:500],
+        )
+
+
+class HostLimits:
+    """At most `per_host` polls of one host at once, and `workers` polls in all.
+
+    The host's turn is waited for first, then a worker slot: a slot is only
+    ever held by a poll that may go ahead. Local files count as one host.
+    """
+
+    def __init__(self, per_host: int, workers: int) -> None:
+        self._per_host = per_host
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._workers = asyncio.Semaphore(workers)
+
+    @asynccontextmanager
+    async def turn(self, url: str) -> AsyncIterator[None]:
+        host = urlsplit(url).netloc.lower() or "(local files)"
+        semaphore = self._hosts.setdefault(host, asyncio.Semaphore(self._per_host))
+        async with semaphore, self._workers:
+            yield
+
+
+class PollEngine:
+    """Polls sources on the running event loop; see the module docstring.
+
+    `on_poll(summary, seconds)` hears of every poll that ran to an outcome
+    (the metrics); `on_append(summary)` of every poll that added or revised
+    entries (the follower runner's wake-up call). Neither may block.
+    """
+
+    def __init__(
+        self,
+        service: ServiceConfig,
+        log: EventLog,
+        model: ReadModel,
+        clock: Callable[[], datetime],
+        fetcher: Fetcher | None = None,
+        on_poll: Callable[[PollSummary, float], None] = lambda summary, seconds: None,
+        on_append: Callable[[PollSummary], None] = lambda summary: None,
+        offload: bool = True,
+    ) -> None:
+        self._log = log
+        self._model = model
+        self._clock = clock
+        self._fetcher = fetcher or Fetcher(clock=clock, connections=service.workers)
+        self._on_poll = on_poll
+        self._on_append = on_append
+        self._limits = HostLimits(service.per_host, service.workers)
+        self._threads = (
+            ThreadPoolExecutor(service.workers, thread_name_prefix="poll") if offload else None
+        )
+        self._running: dict[str, asyncio.Task[Any]] = {}
+        self._outages: dict[str, _StoreOutage] = {}
+
+    async def poll_each(
+        self,
+        sources: Sequence[SourceConfig],
+        progress: Callable[[PollSummary], None] | None = None,
+    ) -> list[PollSummary]:
+        """Poll each source once (what `collect` does); summaries in the order of
+        `sources`. A poll the store refused raises its `StoreError`."""
+        await self._in_thread(lambda: catch_up(self._log, self._model))
+
+        async def one(source: SourceConfig) -> PollSummary:
+            summary = await self._poll(source)
+            if summary.error_kind == "store":
+                raise StoreUnavailable(summary.error or "the database did not answer")
+            if progress is not None:
+                progress(summary)
+            return summary
+
+        return list(await asyncio.gather(*(one(source) for source in sources)))
+
+    async def poll(self, source: SourceConfig) -> PollSummary | None:
+        """Poll `source` once; None when the poll crashed or the store refused it
+        (both logged). A cancelled poll appends nothing and re-raises."""
+        try:
+            return await self._poll(source)
+        except StoreError as exc:
+            logger.error("store refused the poll", extra={"source": source.name, "error": str(exc)})
+        except Exception:
+            logger.exception("poll crashed", extra={"source": source.name})
+        return None
+
+    async def _poll(self, source: SourceConfig) -> PollSummary:
+        async with self._limits.turn(source.url):
+            task = asyncio.current_task()
+            assert task is not None
+            self._running[source.name] = task
+            started = time.perf_counter()
+            attempted_at = self._clock()
+            outage = self._outages.get(source.name)
+            try:
+                summary = await poll_source(
+                    source,
+                    self._fetcher,
+                    self._log,
+                    self._model,
+                    self._clock,
+                    new_poll_id=lambda: uuid.uuid4().hex,
+                    earlier=[outage.event(source.name)] if outage is not None else [],
+                    run_sync=self._in_thread,
+                )
+            except asyncio.CancelledError:
+                logger.warning("poll abandoned; nothing appended", extra={"source": source.name})
+                raise
+            except StoreUnavailable as exc:
+                # Left on its interval: the next poll is the retry.
+                self._note_outage(source.name, attempted_at, str(exc))
+                summary = PollSummary(source.name, error=str(exc), error_kind="store")
+            else:
+                if outage is not None:
+                    self._outages.pop(source.name, None)
+            finally:
+                self._running.pop(source.name, None)
+            elapsed = time.perf_counter() - started
+        self._on_poll(summary, elapsed)
+        if summary.added or summary.revised:
+            self._on_append(summary)
+        return summary
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        if self._threads is None:
+            return work()
+        return await asyncio.get_running_loop().run_in_executor(self._threads, work)
+
+    def _note_outage(self, source: str, when: datetime, error: str) -> None:
+        outage = self._outages.get(source)
+        self._outages[source] = (
+            outage.then(when, error)
+            if outage is not None
+            else _StoreOutage(uuid.uuid4().hex, when, when, 1, error)
+        )
+
+    def in_flight(self) -> list[str]:
+        """The sources being polled now (waiting for their turn not included)."""
+        return sorted(self._running)
+
+    async def cancel(self) -> int:
+        """Cancel every poll in flight and wait until each has left; return how many."""
+        tasks = list(self._running.items())
+        for name, task in tasks:
+            logger.warning("abandoning poll at shutdown", extra={"source": name})
+            task.cancel()
+        await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
+        return len(tasks)
+
+    async def aclose(self) -> None:
+        """Close the client and let the worker threads finish what they hold."""
+        await self._fetcher.aclose()
+        if self._threads is not None:
+            await asyncio.to_thread(self._threads.shutdown, True)
+
+
+async def collect_once(
+    service: ServiceConfig,
+    sources: Sequence[SourceConfig],
+    log: EventLog,
+    model: ReadModel,
+    clock: Callable[[], datetime],
+    progress: Callable[[PollSummary], None] | None = None,
+    fetcher: Fetcher | None = None,
+) -> list[PollSummary]:
+    """`aggregator collect`'s polling: every chosen source, once, through one engine."""
+    engine = PollEngine(service, log, model, clock, fetcher, offload=False)
+    try:
+        return await engine.poll_each(sources, progress)
+    finally:
+        await engine.aclose()

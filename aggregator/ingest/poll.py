@@ -1,0 +1,210 @@
+"""One poll of one source: fetch → extract → diff → events → append.
+
+The diff is a pure function (`plan_poll`) from what was extracted and what the
+projection says the source holds now to the list of events to append: the
+intents are plain values, computed before anything is persisted, which keeps
+the decision logic testable without a database. Unchanged entries produce no
+event; a changed content hash produces an `EntryRevised` with the next version
+number, so a racing collector that saw the same change produces the same event
+key and the log keeps one copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+from aggregator.config import SourceConfig
+from aggregator.core.errors import (
+    ExtractError,
+    ExtractorCrashed,
+    FetchError,
+    StoreError,
+    StoreUnavailable,
+)
+from aggregator.core.events import (
+    Event,
+    SourceFailed,
+    SourceNotModified,
+    SourcePolled,
+)
+from aggregator.core.model import ExtractContext, Format, Page
+from aggregator.ingest.extract import extract
+from aggregator.ingest.fetch import Fetcher, FetchResult
+from aggregator.ingest.plan import plan_poll
+from aggregator.store.base import EventLog, ReadModel
+from aggregator.store.catchup import fold_appended
+
+logger = logging.getLogger("aggregator.collect")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PollSummary:
+    """What one poll did, for the per-source line `collect` prints."""
+
+    source: str
+    added: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    error_kind: str | None = None
+    appended: int = 0
+
+    @property
+    def outcome(self) -> str:
+        """The same outcome names the source projection uses."""
+        return "failed" if self.error else "not-modified" if self.not_modified else "ok"
+
+
+def source_context(
+    source: SourceConfig,
+    fetched_at: datetime,
+    content_type: str | None = None,
+    server_date: datetime | None = None,
+) -> ExtractContext:
+    """What the extractor is told about a fetch of `source` (the fixture builds the same)."""
+    return ExtractContext(
+        source=source.name,
+        page_url=source.link,
+        fetched_at=fetched_at,
+        timezone=source.timezone,
+        day=source.day,
+        start=source.start,
+        author=source.author,
+        content_type=content_type,
+        server_date=server_date,
+        selectors=source.selectors,
+    )
+
+
+def read_page(source: SourceConfig, fetched: FetchResult, fmt: Format | None = None) -> Page:
+    """The page a fetch of `source` holds, read as `fmt` (default: the source's format).
+
+    The one read step of a poll and of `aggregator try`. A page that trips a
+    bug in an extractor is that source's failure, not the service's: it comes
+    out as an `ExtractorCrashed` (the traceback goes to the log).
+    """
+    context = source_context(source, fetched.fetched_at, fetched.content_type, fetched.server_date)
+    try:
+        return extract(fetched.body, context, fmt or source.format)
+    except ExtractError:
+        raise
+    except Exception as exc:
+        logger.exception("extracting %s raised", source.name)
+        raise ExtractorCrashed(f"internal error: {type(exc).__name__}: {exc}"[:500]) from exc
+
+
+async def _inline(work: Callable[[], T]) -> T:
+    """Run `work` on the caller's thread (the default for `poll_source`)."""
+    return work()
+
+
+async def poll_source(
+    source: SourceConfig,
+    fetcher: Fetcher,
+    log: EventLog,
+    model: ReadModel,
+    clock: Callable[[], datetime],
+    new_poll_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    earlier: Sequence[Event] = (),
+    run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] = _inline,
+) -> PollSummary:
+    """Poll once and append the outcome; a source's failures are recorded, never raised.
+
+    `earlier` holds events of past polls that could not be stored (the
+    database was down); they go first in this poll's one append. Only
+    `StoreError` escapes: then nothing of this poll was appended, or all of it
+    was and only the projection is behind (it catches up on the next read).
+
+    Only the fetch waits on the event loop. The rest (reading the source's
+    state, extracting, planning, appending and folding) is blocking store and
+    CPU work, handed to `run_sync`: the engine passes its worker threads, so a
+    poll never blocks the loop that serves HTTP; the default runs it inline.
+    """
+    poll_id = new_poll_id()
+    attempted_at = clock()
+    state = await run_sync(lambda: model.source(source.name))
+    try:
+        fetched: FetchResult | FetchError = await fetcher.fetch(
+            source.url,
+            etag=state.etag if state else None,
+            last_modified=state.last_modified if state else None,
+        )
+    except FetchError as exc:
+        fetched = exc
+    result: PollSummary = await run_sync(
+        lambda: _record(source, fetched, log, model, poll_id, attempted_at, earlier)
+    )
+    return result
+
+
+def _record(
+    source: SourceConfig,
+    fetched: FetchResult | FetchError,
+    log: EventLog,
+    model: ReadModel,
+    poll_id: str,
+    attempted_at: datetime,
+    earlier: Sequence[Event],
+) -> PollSummary:
+    """Turn one fetch into events, append them in one transaction and fold them."""
+    events: list[Event]
+    try:
+        if isinstance(fetched, FetchError):
+            raise fetched
+        if fetched.not_modified:
+            events = [
+                SourceNotModified(
+                    source=source.name,
+                    poll_id=poll_id,
+                    fetched_at=fetched.fetched_at,
+                    not_before=fetched.not_before,
+                )
+            ]
+            summary = PollSummary(source.name, not_modified=True)
+        else:
+            page = read_page(source, fetched)
+            events = plan_poll(source, page, model.digests(source.name), fetched, poll_id)
+            polled = events[-1]
+            assert isinstance(polled, SourcePolled)
+            summary = PollSummary(source.name, polled.added, polled.revised, polled.unchanged)
+    except (FetchError, ExtractError) as exc:
+        events = [_failed(source, poll_id, attempted_at, exc.kind, str(exc), exc)]
+        summary = PollSummary(source.name, error=str(exc), error_kind=exc.kind)
+    except StoreError:
+        raise
+    except Exception as exc:
+        # A bug past extraction (in the plan) is still that source's failure.
+        logger.exception("polling %s raised", source.name)
+        reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
+        events = [_failed(source, poll_id, attempted_at, "internal", reason, exc)]
+        summary = PollSummary(source.name, error=reason, error_kind="internal")
+    written = log.append([*earlier, *events])
+    try:
+        fold_appended(log, model, written)
+    except StoreUnavailable as exc:
+        # The events are in the log, which is what counts; the projection
+        # folds them on its next catch-up.
+        logger.warning("projection left behind", extra={"source": source.name, "error": str(exc)})
+    return replace(summary, appended=len(written))
+
+
+def _failed(
+    source: SourceConfig, poll_id: str, when: datetime, kind: str, reason: str, exc: Exception
+) -> SourceFailed:
+    return SourceFailed(
+        source=source.name,
+        poll_id=poll_id,
+        fetched_at=when,
+        kind=kind,
+        reason=reason,
+        not_before=exc.not_before if isinstance(exc, FetchError) else None,
+        http_status=exc.status if isinstance(exc, FetchError) else None,
+    )

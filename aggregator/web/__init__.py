@@ -1,0 +1,1 @@
+"""The HTTP face: the Starlette app and the uvicorn server it runs under."""
