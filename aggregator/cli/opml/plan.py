@@ -14,11 +14,12 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from aggregator.cli.opml.namespace import PREFIX
 from aggregator.cli.opml.read import OpmlDocument, Outline
 from aggregator.config import NAME_PATTERN
+from aggregator.config.schema import SELECTORS
 
 # Our attributes and the config keys they carry; `name` is handled apart (it
 # must be unique, so it is a wish, not a value).
 _SETTING_KEYS = ("format", "interval", "timezone", "date", "author", "id")
-_SELECTOR_KEYS = ("update", "time", "title", "body")
+_SELECTOR_KEYS = tuple(spec.name for spec in SELECTORS.keys)  # the schema's order
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
