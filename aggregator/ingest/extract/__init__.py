@@ -20,6 +20,7 @@ Extractors are pure (no I/O, no clock: the fetch time arrives in the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from aggregator.core.model import ExtractContext, ExtractedEntry, Format, Page
@@ -54,14 +55,19 @@ def detect_format(body: bytes, content_type: str | None = None) -> Format:
     return "liveblog-text"
 
 
+# The reader of each format: a new format is a module with `extract(body,
+# context) -> Page`, its `Format` value and its row here (and, if its bytes
+# can be told apart, a rule in `detect_format`).
+READERS: Mapping[Format, Callable[[bytes, ExtractContext], Page]] = {
+    "feed": feed.extract,
+    "liveblog-html": liveblog_html.extract,
+    "liveblog-text": liveblog_text.extract,
+}
+
+
 def extract(body: bytes, context: ExtractContext, fmt: Format) -> Page:
     chosen = detect_format(body, context.content_type) if fmt == "auto" else fmt
-    if chosen == "liveblog-text":
-        page = liveblog_text.extract(body, context)
-    elif chosen == "feed":
-        page = feed.extract(body, context)
-    else:
-        page = liveblog_html.extract(body, context)
+    page = READERS[chosen](body, context)
     if all(len(entry.title) <= GIVEN_TITLE_LIMIT for entry in page.entries):
         return page
     return replace(page, entries=tuple(_bounded_title(entry) for entry in page.entries))
