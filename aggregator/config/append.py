@@ -13,14 +13,12 @@ leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from aggregator.config import Settings, load_settings
 from aggregator.core.errors import AggregatorError
+from aggregator.core.files import replacement
 
 
 def appended(before: bytes, tables: str) -> bytes:
@@ -46,50 +44,18 @@ def append_checked(
     builds the caller's own error for a config that cannot be written.
     """
     target = config.resolve()  # a symlinked config is written through, not replaced
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise error(
-            f"{config}: cannot write a file beside it to check the result "
-            f"({exc.strerror or exc}); nothing was written"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(appended(before, tables))
-            handle.flush()
-            os.fsync(handle.fileno())
-        settings = load_settings(Path(tmp))
+    with contextlib.ExitStack() as stack:
+        try:
+            new = stack.enter_context(replacement(target, [appended(before, tables)]))
+        except OSError as exc:
+            raise error(
+                f"{config}: cannot write a file beside it to check the result "
+                f"({exc.strerror or exc}); nothing was written"
+            ) from None
+        settings = load_settings(new.staged)
         check(settings)
         if commit:
             if target.read_bytes() != before:
                 raise error(f"{config}: changed meanwhile; nothing was written, try again")
-            _keep_owner_and_mode(target, tmp)
-            os.replace(tmp, target)
-            _sync_directory(target.parent)
+            new.commit(mode=None, keep_owner=True, sync=True)
         return settings
-    finally:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink(missing_ok=True)
-
-
-def _keep_owner_and_mode(original: Path, replacement: str) -> None:
-    """The new file gets the old one's permissions (mkstemp makes 0600), and its
-    owner where we may set it."""
-    info = original.stat()
-    os.chmod(replacement, stat.S_IMODE(info.st_mode))
-    with contextlib.suppress(OSError):
-        os.chown(replacement, info.st_uid, info.st_gid)
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the rename durable; a system that cannot sync a directory still renamed."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -48,6 +48,7 @@ from datetime import datetime, timedelta
 
 from aggregator.config import Settings
 from aggregator.core.errors import StoreUnavailable
+from aggregator.core.files import write_atomic
 from aggregator.publish import catalog, disk
 from aggregator.publish.archive import Baseline, Paging, pages_to_render, render_key
 from aggregator.publish.catalog import CATALOG, Address, Kind, Row, View
@@ -217,7 +218,7 @@ class Documents:
                 made = document(body, previous, changed_at, settled)
                 rendered.append(address)
                 path = catalog.file(settings, address)
-                on_disk = self._write and path is not None and disk.write_atomic(path, body)
+                on_disk = self._write and path is not None and write_atomic(path, body)
                 if on_disk:
                     written.append(address)
                 new_bytes = on_disk if previous is None else made is not previous

@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from aggregator.config import Settings
+from aggregator.core.files import write_atomic, write_stream
 from aggregator.publish import catalog
 from aggregator.publish.atom import EPOCH
 from aggregator.publish.catalog import Address, View
-from aggregator.publish.disk import write_atomic, write_stream
 from aggregator.publish.documents import Documents
 from aggregator.store.base import ReadModel
 
