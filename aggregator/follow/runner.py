@@ -7,8 +7,8 @@ Every command that appends or rebuilds (`collect`, `run`, `import`,
    the read model's checkpoint, stored with the model in the database.
 2. `Stories` runs the story linker, which reads the entries added past its
    own position and appends a `StoryLinked` for each match (see
-   `follow.stories.linker`). Its state is in the log and the read model; a new one
-   warms up from the read model and goes on from its checkpoint.
+   `follow.stories.linker`). Its state is in the log and the read model; a
+   new one warms up from the read model and goes on from its checkpoint.
 3. `Publication` brings the published documents up to the read model (the
    `Publisher` of `publish.live`, which keeps the position of its edition,
    and `archive/.state.json` for the files of the archive pages).
@@ -18,9 +18,10 @@ position, so the runner only says "the log moved": the service's runner is
 woken by the engine after a poll that added or revised entries and runs the
 followers in a worker thread, so a slow follower never holds up a poll, and
 wake-ups that arrive while it runs are folded into one more run. A one-shot
-command calls `run` once after its appends. A follower's failure is logged
-and leaves the later followers to run: what it missed it picks up next time
-from its own position.
+command calls `run` once after its appends, and a follower's failure stops
+it (the command could not do its job). Under the service a failure is
+logged and leaves the later followers to run: what a follower missed it
+picks up next time from its own position.
 """
 
 from __future__ import annotations
