@@ -152,5 +152,23 @@ def test_a_burst_of_wake_ups_is_one_more_run_and_finish_runs_a_last_time() -> No
         await asyncio.wait_for(serving, 5)
 
     asyncio.run(scenario())
-    # The first run, one for the ten wake-ups, one last for finish().
+    # The run at the start (the first wake-up came during it), one for the ten
+    # wake-ups, one last for finish().
     assert calls == ["publish"] * 3
+
+
+def test_the_runner_runs_once_as_it_starts_without_a_wake_up() -> None:
+    """A restarted service links and publishes what the log gained while it was
+    down, without waiting for a poll to add something."""
+    calls: list[str] = []
+    runner = Runner([_Follower("fold", calls), _Follower("stories", calls)])
+
+    async def scenario() -> list[str]:
+        serving = asyncio.create_task(runner.serve())
+        await asyncio.sleep(0.3)
+        seen = list(calls)
+        runner.finish()
+        await asyncio.wait_for(serving, 5)
+        return seen
+
+    assert asyncio.run(scenario()) == ["fold", "stories"]

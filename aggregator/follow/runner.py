@@ -14,10 +14,11 @@ Every command that appends or rebuilds (`collect`, `run`, `import`,
    and `archive/.state.json` for the files of the archive pages).
 
 A follower reads what it needs from the log itself and keeps its own
-position, so the runner only says "the log moved": the service's runner is
-woken by the engine after a poll that added or revised entries and runs the
-followers in a worker thread, so a slow follower never holds up a poll, and
-wake-ups that arrive while it runs are folded into one more run. A one-shot
+position, so the runner only says "the log moved". The service's runner
+runs once as it starts and then whenever the engine wakes it (after a poll
+that added or revised entries), in a worker thread: a slow follower never
+holds up a poll, and wake-ups that arrive while it runs fold into one more
+run. A one-shot
 command calls `run` once after its appends, and a follower's failure stops
 it (the command could not do its job). Under the service a failure is
 logged and leaves the later followers to run: what a follower missed it
@@ -171,8 +172,12 @@ class Runner:
         self.wake()
 
     async def serve(self) -> None:
-        """Run the followers in a worker thread after every wake-up, until `finish`."""
+        """Run the followers in a worker thread once at the start (a restarted
+        follower catches up on what was appended while it was down, without
+        waiting for a poll to add something), then after every wake-up, until
+        `finish`."""
         self._wake = asyncio.Event()
+        self._wake.set()
         try:
             while True:
                 await self._wake.wait()
