@@ -172,3 +172,37 @@ def test_the_runner_runs_once_as_it_starts_without_a_wake_up() -> None:
         return seen
 
     assert asyncio.run(scenario()) == ["fold", "stories"]
+
+
+def test_a_validator_that_cannot_be_sent_back_is_not_kept(tmp_path: Path) -> None:
+    """A server's non-ASCII ETag used to be stored, sent back, and refused by httpx
+    on every later poll: the source was broken for good. It is now not kept."""
+    headers: list[dict[str, str]] = []
+
+    def page(handler: BaseHTTPRequestHandler) -> Response:
+        headers.append(dict(handler.headers))
+        return 200, {"ETag": '"café"', "Content-Type": "text/plain; charset=utf-8"}, PAGE
+
+    with serve({"/live": page}) as base:
+        settings = settings_for(tmp_path, f"{base}/live")
+        store = open_store(settings.database_url)
+
+        async def two_polls() -> list[str | None]:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            try:
+                outcomes = []
+                for _ in range(2):
+                    summary = await engine.poll(settings.sources[0])
+                    outcomes.append(summary.outcome if summary else None)
+                return outcomes
+            finally:
+                await engine.aclose()
+
+        outcomes = asyncio.run(two_polls())
+        polled = [e for e in (r.event() for r in store.log.read()) if isinstance(e, SourcePolled)]
+        state = store.read_model.source("flaky")
+        store.close()
+    assert outcomes == ["ok", "ok"]
+    assert "If-None-Match" not in headers[1]
+    assert state is not None and state.etag is None
+    assert any("ETag" in note and "not kept" in note for note in polled[0].notes)

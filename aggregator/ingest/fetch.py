@@ -70,6 +70,26 @@ class FetchResult:
     content_type: str | None = None
     server_date: datetime | None = None
     not_before: datetime | None = None
+    notes: tuple[str, ...] = ()
+
+
+def sendable(value: str | None) -> bool:
+    """Whether a validator can go back in a request header: printable ASCII.
+
+    A server may send anything (an ETag in UTF-8, a control character); httpx
+    refuses to send such a value back, so storing it would break every later
+    poll of the source.
+    """
+    return value is None or (value.isascii() and value.isprintable())
+
+
+def _validator(name: str, value: str | None, notes: list[str]) -> str | None:
+    if sendable(value):
+        return value
+    notes.append(
+        f"the server's {name} {value!r} cannot be sent back (not printable ASCII); not kept"
+    )
+    return None
 
 
 class Fetcher:
@@ -131,9 +151,10 @@ class Fetcher:
         self, url: str, etag: str | None, last_modified: str | None
     ) -> FetchResult:
         headers = {}
-        if etag:
+        # A validator that cannot be sent (kept by an older version) is not sent.
+        if etag and sendable(etag):
             headers["If-None-Match"] = etag
-        if last_modified:
+        if last_modified and sendable(last_modified):
             headers["If-Modified-Since"] = last_modified
         fetched_at = self._clock()
         try:
@@ -201,15 +222,17 @@ class Fetcher:
                 not_before=not_before,
             )
         _raise_for_status(response, fetched_at)
+        notes: list[str] = []
         return FetchResult(
             url=str(response.url),
             fetched_at=fetched_at,
             body=await self._read_capped(response),
-            etag=response.headers.get("ETag"),
-            last_modified=response.headers.get("Last-Modified"),
+            etag=_validator("ETag", response.headers.get("ETag"), notes),
+            last_modified=_validator("Last-Modified", response.headers.get("Last-Modified"), notes),
             content_type=response.headers.get("Content-Type"),
             server_date=_http_date(response.headers.get("Date")),
             not_before=not_before,
+            notes=tuple(notes),
         )
 
     async def _read_capped(self, response: httpx.Response) -> bytes:

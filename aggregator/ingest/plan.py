@@ -33,7 +33,7 @@ def plan_poll(
     """The events one successful poll should append, oldest entry first."""
     events: list[Event] = []
     added = revised = unchanged = 0
-    notes = list(page.notes)
+    notes = [*fetched.notes, *page.notes]
     seen: set[str] = set()
     for item in sorted(page.entries, key=lambda e: (e.published, e.key)):
         if item.key in seen:
