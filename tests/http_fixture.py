@@ -9,6 +9,7 @@ replaces the server's own. It runs in a thread for the duration of a test.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,9 +20,12 @@ Route = Callable[[BaseHTTPRequestHandler], Response]
 
 
 @contextmanager
-def serve(routes: dict[str, Route], keep_alive: bool = False) -> Iterator[str]:
+def serve(
+    routes: dict[str, Route], keep_alive: bool = False, host: str = "127.0.0.1"
+) -> Iterator[str]:
     """Serve `routes` and yield the base URL (http://127.0.0.1:PORT); with
-    `keep_alive`, as HTTP/1.1, keeping each connection open between requests."""
+    `keep_alive`, as HTTP/1.1, keeping each connection open between requests;
+    `host` "::1" serves on IPv6 loopback (http://[::1]:PORT)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
@@ -46,11 +50,15 @@ def serve(routes: dict[str, Route], keep_alive: bool = False) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    server = Server((host, 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        shown = f"[{host}]" if ":" in host else host
+        yield f"http://{shown}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -11,6 +11,9 @@ while a run is under way fold into one more run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import struct
 import threading
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
@@ -206,3 +209,59 @@ def test_a_validator_that_cannot_be_sent_back_is_not_kept(tmp_path: Path) -> Non
     assert "If-None-Match" not in headers[1]
     assert state is not None and state.etag is None
     assert any("ETag" in note and "not kept" in note for note in polled[0].notes)
+
+
+def test_ipv6_loopback_is_a_loopback_source(tmp_path: Path) -> None:
+    """`::1` was refused as "a reserved address" while 127.0.0.1 was allowed."""
+    with serve({"/live": lambda handler: (200, OK, PAGE)}, host="::1") as base:
+        assert base.startswith("http://[::1]:")
+        settings = settings_for(tmp_path, f"{base}/live")  # a 1s interval: loopback allows it
+        store = open_store(settings.database_url)
+
+        async def one_poll() -> str | None:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            try:
+                summary = await engine.poll(settings.sources[0])
+                return summary.error if summary and summary.error else (summary and "ok")
+            finally:
+                await engine.aclose()
+
+        outcome = asyncio.run(one_poll())
+        store.close()
+    assert outcome == "ok"
+
+
+def test_a_connection_reset_before_the_answer_is_named(tmp_path: Path) -> None:
+    """A server that resets the connection at once used to give an empty reason."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def hang_up() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                connection.recv(1024)
+                # Linger 0: close with a TCP reset, not an orderly goodbye.
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                connection.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/live"
+    settings = settings_for(tmp_path, url)
+    store = open_store(settings.database_url)
+
+    async def one_poll() -> str | None:
+        engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+        try:
+            summary = await engine.poll(settings.sources[0])
+            return summary.error if summary else None
+        finally:
+            await engine.aclose()
+
+    try:
+        error = asyncio.run(one_poll())
+    finally:
+        listener.close()
+        store.close()
+    assert error is not None
+    reason = error.split(f"could not fetch {url}: ", 1)[1]
+    assert reason.strip(), error

@@ -167,7 +167,7 @@ class Fetcher:
         except httpx.TimeoutException as exc:
             raise FetchTimeout(f"timed out fetching {url} ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
-            raise FetchError(f"could not fetch {url}: {exc}") from None
+            raise FetchError(f"could not fetch {url}: {_what(exc)}") from None
         except httpx.InvalidURL as exc:
             # httpx parses a redirect's Location as the answer arrives.
             raise FetchError(
@@ -253,6 +253,13 @@ class Fetcher:
             chunks.append(decoder.feed(chunk))
         chunks.append(decoder.finish())
         return b"".join(chunks)
+
+
+def _what(exc: httpx.HTTPError) -> str:
+    """What went wrong, never empty: httpx's transport errors (a reset or
+    closed connection) often carry no message of their own."""
+    text = str(exc).strip()
+    return text or f"{type(exc).__name__} (the connection was closed or reset before an answer)"
 
 
 def _http_date(value: str | None) -> datetime | None:

@@ -43,6 +43,10 @@ def forbidden_reason(address: Address) -> str | None:
     """Why no source may be fetched from `address`, or None when it may."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    if address.is_loopback:
+        # Before the ranges below: Python counts ::1 as reserved (::/8), but it
+        # is this machine, as 127.0.0.1 is (loopback sources are allowed).
+        return None
     if address in _METADATA:
         return "a cloud metadata address"
     if address.is_link_local:
