@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
 
+from aggregator.cli.main import main
 from aggregator.core.events import SourceFailed
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import poll_source
@@ -42,3 +44,25 @@ def test_an_extractor_crash_is_that_sources_recorded_failure(
     assert failed.reason == "internal error: RecursionError: maximum recursion depth exceeded"
     state = model.source("aljazeera")
     assert state is not None and state.consecutive_failures == 1
+
+
+def test_collect_reports_a_crash_in_one_line_and_its_traceback_only_with_debug(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def crash(*args: object) -> object:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr("aggregator.ingest.poll.extract", crash)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert main(["--config", str(project.config), "collect"]) == 1
+        quiet = capsys.readouterr()
+        assert main(["--config", str(project.config), "--debug", "collect"]) == 1
+        debug = capsys.readouterr()
+    finally:
+        root.handlers[:], root.level = handlers, level
+    assert "Traceback" not in quiet.err
+    assert "aggregator: error: extracting aljazeera raised" in quiet.err
+    assert "error (internal): internal error: RecursionError" in quiet.out
+    assert "Traceback" in debug.err and "RecursionError" in debug.err

@@ -59,6 +59,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
+class CommandFormatter(logging.Formatter):
+    """A one-shot command's warnings, one line each, like its errors
+    (`aggregator: warning: ...`); the traceback only under `--debug`."""
+
+    def __init__(self, tracebacks: bool) -> None:
+        super().__init__()
+        self._tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [f"aggregator: {record.levelname.lower()}: {record.getMessage()}"]
+        parts += [f"{k}={_text_value(v)}" for k, v in _fields(record).items()]
+        line = " ".join(parts)
+        if self._tracebacks and record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_command(debug: bool, stream: TextIO | None = None) -> None:
+    """Logging for a one-shot command: warnings and errors on stderr, one line
+    each; a source's crash is reported, its traceback shown only with `--debug`."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(CommandFormatter(tracebacks=debug))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+
+
 def configure(fmt: str = "text", level: int = logging.INFO, stream: TextIO | None = None) -> None:
     """Route every logger (ours, uvicorn's, APScheduler's) through one formatter."""
     handler = logging.StreamHandler(stream or sys.stderr)

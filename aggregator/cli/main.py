@@ -294,6 +294,7 @@ def _progress(text: str, done: bool = False) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logs.configure_command(args.debug)  # `run` and `serve` configure their own
     ctx = Context(args)
     try:
         try:
