@@ -19,7 +19,7 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from aggregator.core.events import SourcePolled
+from aggregator.core.events import EntryAdded, SourcePolled
 from aggregator.engine.polls import PollEngine
 from aggregator.follow.runner import Runner
 from aggregator.store import open_store
@@ -265,3 +265,38 @@ def test_a_connection_reset_before_the_answer_is_named(tmp_path: Path) -> None:
     assert error is not None
     reason = error.split(f"could not fetch {url}: ", 1)[1]
     assert reason.strip(), error
+
+
+def test_a_lone_surrogate_is_repaired_and_the_poll_recorded(tmp_path: Path) -> None:
+    """A JSON Feed whose id and title hold a lone surrogate (a legal JSON escape)
+    used to fail the database write: nothing was recorded, not even the failure."""
+    feed = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": ['
+        b'{"id": "a\\ud800", "title": "Half \\udc00 a pair", "content_text": "x",'
+        b' "date_published": "2020-09-27T10:00:00Z"},'
+        b'{"id": "b", "title": "Fine", "content_text": "y",'
+        b' "date_published": "2020-09-27T11:00:00Z"}]}'
+    )
+    answer = (200, {"Content-Type": "application/feed+json"}, feed)
+    with serve({"/feed.json": lambda handler: answer}) as base:
+        settings = settings_for(tmp_path, f"{base}/feed.json")
+        settings = replace(settings, sources=(replace(settings.sources[0], format="feed"),))
+        store = open_store(settings.database_url)
+
+        async def one_poll() -> str | None:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            try:
+                summary = await engine.poll(settings.sources[0])
+                return summary.outcome if summary else None
+            finally:
+                await engine.aclose()
+
+        outcome = asyncio.run(one_poll())
+        ids = sorted(e.entry_id for e in store.read_model.entries(source="flaky"))
+        events = [record.event() for record in store.log.read()]
+        notes = [n for e in events if isinstance(e, EntryAdded) for n in e.notes]
+        store.close()
+    assert outcome == "ok"
+    # The id keeps its place with U+FFFD; the title's text rules already drop it.
+    assert ids == ["a\ufffd", "b"]
+    assert "unpaired surrogate replaced by U+FFFD in id, key" in notes

@@ -68,9 +68,37 @@ READERS: Mapping[Format, Callable[[bytes, ExtractContext], Page]] = {
 def extract(body: bytes, context: ExtractContext, fmt: Format) -> Page:
     chosen = detect_format(body, context.content_type) if fmt == "auto" else fmt
     page = READERS[chosen](body, context)
-    if all(len(entry.title) <= GIVEN_TITLE_LIMIT for entry in page.entries):
+    entries = tuple(_bounded_title(_encodable(entry)) for entry in page.entries)
+    notes = tuple(_LONE_SURROGATE.sub("\ufffd", note) for note in page.notes)
+    if entries == page.entries and notes == page.notes:
         return page
-    return replace(page, entries=tuple(_bounded_title(entry) for entry in page.entries))
+    return replace(page, entries=entries, notes=notes)
+
+
+# A lone UTF-16 surrogate (a JSON "\ud800" escape, a JSON-LD headline cut in
+# half) is text no UTF-8 encoder takes: stored, it failed the database write
+# and lost the whole poll. It becomes U+FFFD, as undecodable bytes do.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_TEXT_FIELDS = ("key", "title", "content_html", "link", "author", "id")
+
+
+def _encodable(entry: ExtractedEntry) -> ExtractedEntry:
+    """The rule every format shares for text that cannot be encoded (see above)."""
+    repaired: dict[str, object] = {}
+    for name in _TEXT_FIELDS:
+        value = getattr(entry, name)
+        if value is not None and _LONE_SURROGATE.search(value):
+            repaired[name] = _LONE_SURROGATE.sub("\ufffd", value)
+    categories = tuple(_LONE_SURROGATE.sub("\ufffd", c) for c in entry.categories)
+    if categories != entry.categories:
+        repaired["categories"] = categories
+    notes = tuple(_LONE_SURROGATE.sub("\ufffd", note) for note in entry.notes)
+    if not repaired and notes == entry.notes:
+        return entry
+    fields = ", ".join(sorted(repaired))
+    if fields:
+        notes = (*notes, f"unpaired surrogate replaced by U+FFFD in {fields}")
+    return replace(entry, **repaired, notes=notes)  # type: ignore[arg-type]
 
 
 def _bounded_title(entry: ExtractedEntry) -> ExtractedEntry:
