@@ -19,6 +19,8 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import pytest
+
 from aggregator.core.events import EntryAdded, SourcePolled
 from aggregator.engine.polls import PollEngine
 from aggregator.follow.runner import Runner
@@ -300,3 +302,55 @@ def test_a_lone_surrogate_is_repaired_and_the_poll_recorded(tmp_path: Path) -> N
     # The id keeps its place with U+FFFD; the title's text rules already drop it.
     assert ids == ["a\ufffd", "b"]
     assert "unpaired surrogate replaced by U+FFFD in id, key" in notes
+
+
+@pytest.mark.parametrize(
+    ("media", "body"),
+    [
+        (
+            "application/feed+json",
+            b'{"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": ['
+            b'{"id": "late", "title": "Late", "content_text": "x",'
+            b' "date_published": "9999-12-31T23:00:00-05:00"},'
+            b'{"id": "early", "title": "Early", "content_text": "x",'
+            b' "date_published": "0001-01-01T00:30:00+01:00"},'
+            b'{"id": "fine", "title": "Fine", "content_text": "y",'
+            b' "date_published": "2020-09-27T11:00:00Z"}]}',
+        ),
+        (
+            "text/html; charset=utf-8",
+            b'<html><head><script type="application/ld+json">{"@context": "https://schema.org",'
+            b' "@type": "LiveBlogPosting", "headline": "Live", "liveBlogUpdate": ['
+            b'{"@type": "BlogPosting", "headline": "Late", "articleBody": "x",'
+            b' "datePublished": "9999-12-31T23:00:00-05:00"},'
+            b'{"@type": "BlogPosting", "headline": "Fine", "articleBody": "y",'
+            b' "datePublished": "2020-09-27T11:00:00Z"}]}</script></head><body></body></html>',
+        ),
+    ],
+    ids=["json-feed", "json-ld"],
+)
+def test_a_date_utc_cannot_hold_does_not_take_the_page_down(
+    tmp_path: Path, media: str, body: bytes
+) -> None:
+    """9999-12-31T23:00-05:00 is in year 10000: converting it raised OverflowError
+    and failed the whole page; the page's good update must still be recorded."""
+    answer = (200, {"Content-Type": media}, body)
+    with serve({"/page": lambda handler: answer}) as base:
+        settings = settings_for(tmp_path, f"{base}/page")
+        fmt = "feed" if "json" in media and "html" not in media else "liveblog-html"
+        settings = replace(settings, sources=(replace(settings.sources[0], format=fmt),))
+        store = open_store(settings.database_url)
+
+        async def one_poll() -> tuple[str | None, str | None]:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            try:
+                summary = await engine.poll(settings.sources[0])
+                return (summary.outcome, summary.error) if summary else (None, None)
+            finally:
+                await engine.aclose()
+
+        outcome = asyncio.run(one_poll())
+        titles = {e.title for e in store.read_model.entries(source="flaky")}
+        store.close()
+    assert outcome == ("ok", None)
+    assert "Fine" in titles

@@ -397,9 +397,9 @@ def _from_rfc3339(raw: str) -> datetime | None:
     """A JSON Feed date (RFC 3339); a missing offset is read as UTC, like feedparser does."""
     try:
         parsed = datetime.fromisoformat(raw.strip())
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a date, or one out of UTC's range
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 # --- RSS and Atom, through feedparser -----------------------------------------------

@@ -177,17 +177,20 @@ def parse_iso(value: str, zone: ZoneInfo, what: str) -> tuple[datetime, tuple[st
     text = value.strip()
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC), ()
+        local = parsed.replace(tzinfo=zone)
+        instant = local.astimezone(UTC)
+    except (ValueError, OverflowError):
+        # Not a date, or one that UTC cannot hold (9999-12-31T23:00-05:00 is
+        # in year 10000): as unreadable as any other bad value, not a crash.
         return None
-    if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC), ()
-    local = parsed.replace(tzinfo=zone)
     notes = (
         f"{what} '{text}' has no time of day; midnight in {zone.key} was used"
         if _DATE_ONLY.match(text)
         else _dst_note(local, zone),
     )
-    return local.astimezone(UTC), tuple(note for note in notes if note)
+    return instant, tuple(note for note in notes if note)
 
 
 def label_note(label: str | None, local: datetime, zone: ZoneInfo) -> str | None:
