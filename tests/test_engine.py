@@ -354,3 +354,43 @@ def test_a_date_utc_cannot_hold_does_not_take_the_page_down(
         store.close()
     assert outcome == ("ok", None)
     assert "Fine" in titles
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_json_ld_nested_too_deep_is_skipped_and_the_valid_block_kept(
+    tmp_path: Path, depth: int
+) -> None:
+    """A JSON-LD block nested thousands deep raised RecursionError, losing the
+    page's valid block too; it is now skipped with a note."""
+    deep = b'{"a": ' * depth + b"1" + b"}" * depth
+    good = (
+        b'{"@context": "https://schema.org", "@type": "LiveBlogPosting", "headline": "Live",'
+        b' "liveBlogUpdate": [{"@type": "BlogPosting", "headline": "Fine", "articleBody": "y",'
+        b' "datePublished": "2020-09-27T11:00:00Z"}]}'
+    )
+    body = (
+        b'<html><head><script type="application/ld+json">' + deep + b"</script>"
+        b'<script type="application/ld+json">' + good + b"</script></head><body></body></html>"
+    )
+    answer = (200, {"Content-Type": "text/html; charset=utf-8"}, body)
+    with serve({"/page": lambda handler: answer}) as base:
+        settings = settings_for(tmp_path, f"{base}/page")
+        settings = replace(
+            settings, sources=(replace(settings.sources[0], format="liveblog-html"),)
+        )
+        store = open_store(settings.database_url)
+
+        async def one_poll() -> str | None:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            try:
+                summary = await engine.poll(settings.sources[0])
+                return summary.outcome if summary else None
+            finally:
+                await engine.aclose()
+
+        outcome = asyncio.run(one_poll())
+        titles = {e.title for e in store.read_model.entries(source="flaky")}
+        polled = [e for e in (r.event() for r in store.log.read()) if isinstance(e, SourcePolled)]
+        store.close()
+    assert outcome == "ok" and titles == {"Fine"}
+    assert any("nested more than 64 levels" in note for note in polled[0].notes)

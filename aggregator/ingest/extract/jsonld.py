@@ -73,13 +73,44 @@ def json_ld_values(root: HtmlElement) -> tuple[list[Any], tuple[str, ...]]:
     ]
     for number, script in enumerate(scripts, 1):
         try:
-            values.append(json.loads(_unwrap(script.text or "")))
+            value = json.loads(_unwrap(script.text or ""))
         except json.JSONDecodeError as error:
             notes.append(
                 f"JSON-LD block {number} is not valid JSON ({error.msg} at line {error.lineno}, "
                 f"column {error.colno}); it was skipped"
             )
+            continue
+        except RecursionError:  # nested deeper than the parser itself goes
+            value = _TOO_DEEP
+        if value is _TOO_DEEP or not _shallow(value):
+            notes.append(
+                f"JSON-LD block {number} is nested more than {MAX_DEPTH} levels deep; "
+                "it was skipped"
+            )
+            continue
+        values.append(value)
     return values, tuple(notes)
+
+
+# Real JSON-LD nests a handful of levels; a block nested hundreds deep is an
+# attack on the readers that walk it (RecursionError took the whole page
+# down, its valid blocks with it), so it is skipped with a note.
+MAX_DEPTH = 64
+_TOO_DEEP = object()
+
+
+def _shallow(value: Any) -> bool:
+    """Whether `value` nests at most `MAX_DEPTH` lists and objects deep (walked
+    without recursion, so the check itself cannot overflow)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return True
 
 
 def read_json_ld(
