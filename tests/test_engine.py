@@ -21,14 +21,30 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.config import Settings
 from aggregator.core.events import EntryAdded, SourcePolled
 from aggregator.engine.polls import PollEngine
 from aggregator.follow.runner import Runner
+from aggregator.ingest.poll import PollSummary
 from aggregator.store import open_store
+from aggregator.store.sql import SqlStore
 from tests.http_fixture import Response, serve
 from tests.test_scheduler import PAGE, settings_for
 
 OK = {"ETag": '"v1"', "Content-Type": "text/plain; charset=utf-8"}
+
+
+def polls(settings: Settings, store: SqlStore, times: int = 1) -> list[PollSummary | None]:
+    """The first source polled `times` in a row by one engine, on a loop of its own."""
+
+    async def run() -> list[PollSummary | None]:
+        engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+        try:
+            return [await engine.poll(settings.sources[0]) for _ in range(times)]
+        finally:
+            await engine.aclose()
+
+    return asyncio.run(run())
 
 
 def test_every_poll_shares_one_client_and_keeps_its_connection(tmp_path: Path) -> None:
@@ -42,17 +58,7 @@ def test_every_poll_shares_one_client_and_keeps_its_connection(tmp_path: Path) -
         settings = settings_for(tmp_path, f"{base}/live")
         store = open_store(settings.database_url)
 
-        async def five_polls() -> list[str]:
-            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
-            try:
-                return [
-                    (await engine.poll(settings.sources[0])).outcome  # type: ignore[union-attr]
-                    for _ in range(5)
-                ]
-            finally:
-                await engine.aclose()
-
-        outcomes = asyncio.run(five_polls())
+        outcomes = [s.outcome if s else None for s in polls(settings, store, times=5)]
         store.close()
     assert outcomes == ["ok"] + ["not-modified"] * 4
     # Five requests, one TCP connection: no poll built a client of its own.
@@ -192,18 +198,7 @@ def test_a_validator_that_cannot_be_sent_back_is_not_kept(tmp_path: Path) -> Non
         settings = settings_for(tmp_path, f"{base}/live")
         store = open_store(settings.database_url)
 
-        async def two_polls() -> list[str | None]:
-            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
-            try:
-                outcomes = []
-                for _ in range(2):
-                    summary = await engine.poll(settings.sources[0])
-                    outcomes.append(summary.outcome if summary else None)
-                return outcomes
-            finally:
-                await engine.aclose()
-
-        outcomes = asyncio.run(two_polls())
+        outcomes = [s.outcome if s else None for s in polls(settings, store, times=2)]
         polled = [e for e in (r.event() for r in store.log.read()) if isinstance(e, SourcePolled)]
         state = store.read_model.source("flaky")
         store.close()
@@ -220,15 +215,8 @@ def test_ipv6_loopback_is_a_loopback_source(tmp_path: Path) -> None:
         settings = settings_for(tmp_path, f"{base}/live")  # a 1s interval: loopback allows it
         store = open_store(settings.database_url)
 
-        async def one_poll() -> str | None:
-            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
-            try:
-                summary = await engine.poll(settings.sources[0])
-                return summary.error if summary and summary.error else (summary and "ok")
-            finally:
-                await engine.aclose()
-
-        outcome = asyncio.run(one_poll())
+        (summary,) = polls(settings, store)
+        outcome = summary.error if summary and summary.error else (summary and "ok")
         store.close()
     assert outcome == "ok"
 
@@ -251,16 +239,9 @@ def test_a_connection_reset_before_the_answer_is_named(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, url)
     store = open_store(settings.database_url)
 
-    async def one_poll() -> str | None:
-        engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
-        try:
-            summary = await engine.poll(settings.sources[0])
-            return summary.error if summary else None
-        finally:
-            await engine.aclose()
-
     try:
-        error = asyncio.run(one_poll())
+        (summary,) = polls(settings, store)
+        error = summary.error if summary else None
     finally:
         listener.close()
         store.close()
@@ -285,15 +266,8 @@ def test_a_lone_surrogate_is_repaired_and_the_poll_recorded(tmp_path: Path) -> N
         settings = replace(settings, sources=(replace(settings.sources[0], format="feed"),))
         store = open_store(settings.database_url)
 
-        async def one_poll() -> str | None:
-            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
-            try:
-                summary = await engine.poll(settings.sources[0])
-                return summary.outcome if summary else None
-            finally:
-                await engine.aclose()
-
-        outcome = asyncio.run(one_poll())
+        (summary,) = polls(settings, store)
+        outcome = summary.outcome if summary else None
         ids = sorted(e.entry_id for e in store.read_model.entries(source="flaky"))
         events = [record.event() for record in store.log.read()]
         notes = [n for e in events if isinstance(e, EntryAdded) for n in e.notes]
@@ -341,15 +315,8 @@ def test_a_date_utc_cannot_hold_does_not_take_the_page_down(
         settings = replace(settings, sources=(replace(settings.sources[0], format=fmt),))
         store = open_store(settings.database_url)
 
-        async def one_poll() -> tuple[str | None, str | None]:
-            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
-            try:
-                summary = await engine.poll(settings.sources[0])
-                return (summary.outcome, summary.error) if summary else (None, None)
-            finally:
-                await engine.aclose()
-
-        outcome = asyncio.run(one_poll())
+        (summary,) = polls(settings, store)
+        outcome = (summary.outcome, summary.error) if summary else (None, None)
         titles = {e.title for e in store.read_model.entries(source="flaky")}
         store.close()
     assert outcome == ("ok", None)
@@ -380,15 +347,8 @@ def test_json_ld_nested_too_deep_is_skipped_and_the_valid_block_kept(
         )
         store = open_store(settings.database_url)
 
-        async def one_poll() -> str | None:
-            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
-            try:
-                summary = await engine.poll(settings.sources[0])
-                return summary.outcome if summary else None
-            finally:
-                await engine.aclose()
-
-        outcome = asyncio.run(one_poll())
+        (summary,) = polls(settings, store)
+        outcome = summary.outcome if summary else None
         titles = {e.title for e in store.read_model.entries(source="flaky")}
         polled = [e for e in (r.event() for r in store.log.read()) if isinstance(e, SourcePolled)]
         store.close()
