@@ -275,7 +275,7 @@ def test_a_lone_surrogate_is_repaired_and_the_poll_recorded(tmp_path: Path) -> N
     assert outcome == "ok"
     # The id keeps its place with U+FFFD; the title's text rules already drop it.
     assert ids == ["a\ufffd", "b"]
-    assert "unpaired surrogate replaced by U+FFFD in id, key" in notes
+    assert "NUL or unpaired surrogate replaced by U+FFFD in id, key" in notes
 
 
 @pytest.mark.parametrize(
@@ -354,3 +354,46 @@ def test_json_ld_nested_too_deep_is_skipped_and_the_valid_block_kept(
         store.close()
     assert outcome == "ok" and titles == {"Fine"}
     assert any("nested more than 64 levels" in note for note in polled[0].notes)
+
+
+def test_text_no_database_can_hold_is_repaired_before_the_write(
+    sql_store: SqlStore, tmp_path: Path
+) -> None:
+    """A NUL in a JSON Feed id is legal JSON, but PostgreSQL's text
+    refuses it: the write failed and the poll was lost. It is repaired first."""
+    feed = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": ['
+        b'{"id": "a\\u0000b", "title": "T", "content_text": "x",'
+        b' "date_published": "2020-09-27T10:00:00Z"}]}'
+    )
+    answer = (200, {"Content-Type": "application/feed+json"}, feed)
+    with serve({"/feed.json": lambda handler: answer}) as base:
+        settings = settings_for(tmp_path, f"{base}/feed.json")
+        settings = replace(settings, sources=(replace(settings.sources[0], format="feed"),))
+        (summary,) = polls(settings, sql_store)
+    entries = list(sql_store.read_model.entries(source="flaky"))
+    assert summary is not None and summary.outcome == "ok", summary
+    assert [e.entry_id for e in entries] == ["a\ufffdb"]
+    (added,) = [r.event() for r in sql_store.log.read() if r.type == EntryAdded.type_name]
+    assert any("NUL" in note for note in added.notes), added.notes
+
+
+def test_a_write_the_database_refuses_is_a_failed_poll_with_backoff(tmp_path: Path) -> None:
+    """A write refused for what it holds (here a real SQLite trigger) used to
+    escape as a crash: nothing recorded, no backoff, a traceback every poll."""
+    with serve({"/": lambda handler: (200, OK, PAGE)}) as base:
+        settings = settings_for(tmp_path, f"{base}/")
+        store = open_store(settings.database_url)
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.type = 'EntryAdded'"
+                " BEGIN SELECT RAISE(ABORT, 'refused by policy'); END"
+            )
+        summaries = polls(settings, store, times=2)
+        state = store.read_model.source("flaky")
+        kinds = [r.event() for r in store.log.read()]
+        store.close()
+    assert [s.error_kind if s else None for s in summaries] == ["store-refused"] * 2
+    assert summaries[0] is not None and "refused by policy" in (summaries[0].error or "")
+    assert state is not None and state.consecutive_failures == 2
+    assert [type(e).__name__ for e in kinds] == ["SourceFailed", "SourceFailed"]

@@ -13,11 +13,14 @@
     │   └── ExtractorCrashed     a page tripped a bug in an extractor (kind "internal")
     └── StoreError           the event log or projections refused an operation
         ├── StoreUnavailable     the database did not answer or dropped the connection
+        ├── StoreRefused         the database refused a write for what it held
         └── AppendOnlyViolation  something tried to change or delete an event
 
 Collectors catch `FetchError` and `ExtractError` per source and record them as
-`SourceFailed` events, so one bad source never stops the others. `ConfigError`
-and `StoreError` are fatal to a one-shot command. The service outlives a
+`SourceFailed` events, so one bad source never stops the others. A poll's
+append that raises `StoreRefused` is that source's failure too: the poll
+records a `SourceFailed` of kind "store-refused" in its place. `ConfigError`
+and any other `StoreError` are fatal to a one-shot command. The service outlives a
 `StoreUnavailable`: appends are idempotent, so it retries them, and a poll
 that still could not be stored is recorded once the database answers again.
 """
@@ -117,6 +120,12 @@ class StoreUnavailable(StoreError):
     connection dropped; either way, repeating an append is safe (its event
     keys are unique), so callers may retry.
     """
+
+
+class StoreRefused(StoreError):
+    """The database refused a write for what it held (a constraint, a value it
+    cannot take), not for being away: repeating the same write fails again,
+    so the poll that wrote it is recorded as failed instead (kind "store-refused")."""
 
 
 class AppendOnlyViolation(StoreError):

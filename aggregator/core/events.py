@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -204,6 +204,45 @@ def to_payload(event: Event) -> str:
         else:
             data[name] = value
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+# What some database cannot hold in a text column: an unpaired UTF-16
+# surrogate (no UTF-8 encoding exists for it; a JSON "\ud800" escape gives
+# one) and NUL (PostgreSQL's text refuses it; a JSON "\u0000" gives one).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def repair_text(text: str) -> str:
+    """`text` with every character no database can hold replaced by U+FFFD."""
+    return UNSTORABLE.sub("\ufffd", text)
+
+
+def storable(event: Event) -> Event:
+    """`event` with every text field a database cannot hold repaired, and a note.
+
+    The last check before an append: whatever an extractor or a server let
+    through, no event reaches the write that cannot be encoded, so one bad
+    value costs that value, never the poll. The fields are named in a note
+    on the event where it keeps notes (entries and successful polls).
+    """
+    repaired: dict[str, Any] = {}
+    for name in _shape(type(event))[0]:
+        value = getattr(event, name)
+        if isinstance(value, str):
+            if UNSTORABLE.search(value):
+                repaired[name] = repair_text(value)
+        elif isinstance(value, tuple) and any(UNSTORABLE.search(v) for v in value):
+            repaired[name] = tuple(repair_text(v) for v in value)
+    if not repaired:
+        return event
+    if isinstance(event, EntryEvent | SourcePolled):
+        repaired["notes"] = (*repaired.get("notes", event.notes), repair_note(repaired))
+    return replace(event, **repaired)
+
+
+def repair_note(fields: Iterable[str]) -> str:
+    """The note that says which fields `repair_text` changed."""
+    return f"NUL or unpaired surrogate replaced by U+FFFD in {', '.join(sorted(fields))}"
 
 
 _HTTP_STATUS_IN_REASON = re.compile(r"\banswered HTTP (\d{3})\b")

@@ -24,6 +24,7 @@ from aggregator.core.errors import (
     ExtractorCrashed,
     FetchError,
     StoreError,
+    StoreRefused,
     StoreUnavailable,
 )
 from aggregator.core.events import (
@@ -31,6 +32,7 @@ from aggregator.core.events import (
     SourceFailed,
     SourceNotModified,
     SourcePolled,
+    storable,
 )
 from aggregator.core.model import ExtractContext, Format, Page
 from aggregator.ingest.extract import extract
@@ -119,7 +121,9 @@ async def poll_source(
     """Poll once and append the outcome; a source's failures are recorded, never raised.
 
     `earlier` holds events of past polls that could not be stored (the
-    database was down); they go first in this poll's one append. Only
+    database was down); they go first in this poll's one append. Every event
+    passes `storable` first, and a write the database still refuses for what
+    it holds (`StoreRefused`) is recorded as this poll's failure instead. Only
     `StoreError` escapes: then nothing of this poll was appended, or all of it
     was and only the projection is behind (it catches up on the next read).
 
@@ -186,7 +190,14 @@ def _record(
         reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
         events = [_failed(source, poll_id, attempted_at, "internal", reason, exc)]
         summary = PollSummary(source.name, error=reason, error_kind="internal")
-    written = log.append([*earlier, *events])
+    try:
+        written = log.append([storable(event) for event in (*earlier, *events)])
+    except StoreRefused as exc:
+        # What this poll held was refused, so writing it again would be too:
+        # the poll is recorded as failed instead, and backs off like any other.
+        events = [_failed(source, poll_id, attempted_at, "store-refused", str(exc), exc)]
+        summary = PollSummary(source.name, error=str(exc), error_kind="store-refused")
+        written = log.append([*earlier, *events])
     try:
         fold_appended(log, model, written)
     except StoreUnavailable as exc:

@@ -34,7 +34,10 @@ class EventLog(Protocol):
     def append(self, events: Sequence[Event]) -> list[StoredEvent]:
         """Append atomically, skipping events whose key is already stored.
 
-        Returns the records actually written, in position order.
+        Returns the records actually written, in position order. All or
+        nothing: `StoreUnavailable` when the database is away (repeat it),
+        `StoreRefused` when it refused what the events hold (repeating fails
+        again); either way nothing of the batch was written.
         """
         ...
 

@@ -50,11 +50,17 @@ from sqlalchemy.exc import (
     IntegrityError,
     InterfaceError,
     OperationalError,
+    StatementError,
 )
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from aggregator.core.clock import utc_now
-from aggregator.core.errors import AppendOnlyViolation, StoreError, StoreUnavailable
+from aggregator.core.errors import (
+    AppendOnlyViolation,
+    StoreError,
+    StoreRefused,
+    StoreUnavailable,
+)
 from aggregator.core.events import (
     SCHEMA_VERSION,
     EntryEvent,
@@ -323,15 +329,19 @@ class SqlEventLog:
 
     def _append_checked(self, events: Sequence[Event]) -> list[StoredEvent]:
         try:
-            return self._append(events)
-        except IntegrityError:
-            # Only reachable if something bypassed the head lock; the unique
-            # key has refused the duplicate and nothing was written. Recompute.
-            return self._append(events)
-        except DBAPIError as exc:
-            if "append-only" in str(exc):
-                raise AppendOnlyViolation(str(exc.orig)) from exc
-            raise
+            try:
+                return self._append(events)
+            except IntegrityError:
+                # Only reachable if something bypassed the head lock; the unique
+                # key has refused the duplicate and nothing was written. Recompute.
+                return self._append(events)
+        except StatementError as exc:
+            # Not "unavailable" (`write_session` turned those into StoreUnavailable):
+            # the database took the statement and said no to what it held.
+            reason = str(exc.orig or exc).strip().splitlines() or [type(exc).__name__]
+            if "append-only" in reason[0]:
+                raise AppendOnlyViolation(reason[0]) from exc
+            raise StoreRefused(f"the database refused the write: {reason[0]}"[:500]) from exc
 
     def _append(self, events: Sequence[Event]) -> list[StoredEvent]:
         if not events:

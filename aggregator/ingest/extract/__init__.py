@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+from aggregator.core.events import UNSTORABLE, repair_note, repair_text
 from aggregator.core.model import ExtractContext, ExtractedEntry, Format, Page
 from aggregator.ingest.extract import feed, liveblog_html, liveblog_text
 from aggregator.ingest.extract.decode import opening
@@ -69,35 +70,33 @@ def extract(body: bytes, context: ExtractContext, fmt: Format) -> Page:
     chosen = detect_format(body, context.content_type) if fmt == "auto" else fmt
     page = READERS[chosen](body, context)
     entries = tuple(_bounded_title(_encodable(entry)) for entry in page.entries)
-    notes = tuple(_LONE_SURROGATE.sub("\ufffd", note) for note in page.notes)
+    notes = tuple(repair_text(note) for note in page.notes)
     if entries == page.entries and notes == page.notes:
         return page
     return replace(page, entries=entries, notes=notes)
 
 
-# A lone UTF-16 surrogate (a JSON "\ud800" escape, a JSON-LD headline cut in
-# half) is text no UTF-8 encoder takes: stored, it failed the database write
-# and lost the whole poll. It becomes U+FFFD, as undecodable bytes do.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT_FIELDS = ("key", "title", "content_html", "link", "author", "id")
 
 
 def _encodable(entry: ExtractedEntry) -> ExtractedEntry:
-    """The rule every format shares for text that cannot be encoded (see above)."""
+    """Text no database can hold (a JSON "\\ud800" or "\\u0000" escape, a
+    JSON-LD headline cut in half) repaired where the entry is read, with its
+    note: stored as it was, it failed the write and lost the whole poll
+    (`core.events.storable` is the last check before any append)."""
     repaired: dict[str, object] = {}
     for name in _TEXT_FIELDS:
         value = getattr(entry, name)
-        if value is not None and _LONE_SURROGATE.search(value):
-            repaired[name] = _LONE_SURROGATE.sub("\ufffd", value)
-    categories = tuple(_LONE_SURROGATE.sub("\ufffd", c) for c in entry.categories)
+        if value is not None and UNSTORABLE.search(value):
+            repaired[name] = repair_text(value)
+    categories = tuple(repair_text(c) for c in entry.categories)
     if categories != entry.categories:
         repaired["categories"] = categories
-    notes = tuple(_LONE_SURROGATE.sub("\ufffd", note) for note in entry.notes)
+    notes = tuple(repair_text(note) for note in entry.notes)
     if not repaired and notes == entry.notes:
         return entry
-    fields = ", ".join(sorted(repaired))
-    if fields:
-        notes = (*notes, f"unpaired surrogate replaced by U+FFFD in {fields}")
+    if repaired:
+        notes = (*notes, repair_note(repaired))
     return replace(entry, **repaired, notes=notes)  # type: ignore[arg-type]
 
 
