@@ -23,10 +23,12 @@ import pytest
 
 from aggregator.config import Settings
 from aggregator.core.events import EntryAdded, SourcePolled
+from aggregator.core.states import EntryDigest
 from aggregator.engine.polls import PollEngine
 from aggregator.follow.runner import Runner
 from aggregator.ingest.poll import PollSummary
 from aggregator.store import open_store
+from aggregator.store.base import ReadModel
 from aggregator.store.sql import SqlStore
 from tests.http_fixture import Response, serve
 from tests.test_scheduler import PAGE, settings_for
@@ -397,3 +399,47 @@ def test_a_write_the_database_refuses_is_a_failed_poll_with_backoff(tmp_path: Pa
     assert summaries[0] is not None and "refused by policy" in (summaries[0].error or "")
     assert state is not None and state.consecutive_failures == 2
     assert [type(e).__name__ for e in kinds] == ["SourceFailed", "SourceFailed"]
+
+
+class _HeldModel:
+    """The real read model, but a poll's diff waits for the test's word: a poll
+    caught past its last network wait, in its worker thread, when it is cancelled."""
+
+    def __init__(self, model: ReadModel) -> None:
+        self._model = model
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def digests(self, source: str) -> dict[str, EntryDigest]:
+        self.entered.set()
+        self.release.wait(20)
+        return self._model.digests(source)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._model, name)
+
+
+def test_a_poll_cancelled_in_its_worker_thread_appends_nothing(tmp_path: Path) -> None:
+    """Cancelling the task left the worker thread running: the poll appended
+    after the stop. It now checks, just before the append, that it may."""
+    with serve({"/": lambda handler: (200, OK, PAGE)}) as base:
+        settings = settings_for(tmp_path, f"{base}/")
+        store = open_store(settings.database_url)
+        held = _HeldModel(store.read_model)
+
+        async def run() -> int:
+            engine = PollEngine(settings.service, store.log, held, store.clock)  # type: ignore[arg-type]
+            poll = asyncio.create_task(engine.poll(settings.sources[0]))
+            await asyncio.to_thread(held.entered.wait, 20)
+            abandoned = await engine.cancel()
+            held.release.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
+            await engine.aclose()  # waits for the worker thread to finish
+            return abandoned
+
+        abandoned = asyncio.run(run())
+        head = store.log.head()
+        store.close()
+    assert abandoned == 1
+    assert head == 0

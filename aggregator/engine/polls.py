@@ -26,15 +26,18 @@ reported as a failed poll of kind `store` and written to the log as one
 first poll after the database answers again.
 
 Cancelling a poll (the scheduler does, at shutdown) stops it while it waits
-on the network. A poll appends its events in one transaction after its
-last network wait, so a cancelled poll appends nothing and a finished one
-appends everything.
+on the network, and tells its work on a worker thread, which cannot be
+stopped from outside, not to append: a poll appends its events in one
+transaction after its last network wait and asks first whether it still
+may, so a cancelled poll appends nothing and a finished one appends
+everything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -135,7 +138,8 @@ class PollEngine:
         self._threads = (
             ThreadPoolExecutor(service.workers, thread_name_prefix="poll") if offload else None
         )
-        self._running: dict[str, asyncio.Task[Any]] = {}
+        # Each poll in flight: its task, and the flag that tells its thread not to append.
+        self._running: dict[str, tuple[asyncio.Task[Any], threading.Event]] = {}
         self._outages: dict[str, _StoreOutage] = {}
 
     async def poll_each(
@@ -172,7 +176,8 @@ class PollEngine:
         async with self._limits.turn(source.url):
             task = asyncio.current_task()
             assert task is not None
-            self._running[source.name] = task
+            abandoned = threading.Event()
+            self._running[source.name] = (task, abandoned)
             started = time.perf_counter()
             attempted_at = self._clock()
             outage = self._outages.get(source.name)
@@ -186,6 +191,7 @@ class PollEngine:
                     new_poll_id=lambda: uuid.uuid4().hex,
                     earlier=[outage.event(source.name)] if outage is not None else [],
                     run_sync=self._in_thread,
+                    go_ahead=lambda: not abandoned.is_set(),
                 )
             except asyncio.CancelledError:
                 logger.warning("poll abandoned; nothing appended", extra={"source": source.name})
@@ -224,12 +230,13 @@ class PollEngine:
 
     async def cancel(self) -> int:
         """Cancel every poll in flight and wait until each has left; return how many."""
-        tasks = list(self._running.items())
-        for name, task in tasks:
+        polls = list(self._running.items())
+        for name, (task, abandoned) in polls:
             logger.warning("abandoning poll at shutdown", extra={"source": name})
+            abandoned.set()
             task.cancel()
-        await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
-        return len(tasks)
+        await asyncio.gather(*(task for _, (task, _) in polls), return_exceptions=True)
+        return len(polls)
 
     async def aclose(self) -> None:
         """Close the client and let the worker threads finish what they hold."""

@@ -117,6 +117,7 @@ async def poll_source(
     new_poll_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     earlier: Sequence[Event] = (),
     run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] = _inline,
+    go_ahead: Callable[[], bool] = lambda: True,
 ) -> PollSummary:
     """Poll once and append the outcome; a source's failures are recorded, never raised.
 
@@ -131,6 +132,9 @@ async def poll_source(
     state, extracting, planning, appending and folding) is blocking store and
     CPU work, handed to `run_sync`: the engine passes its worker threads, so a
     poll never blocks the loop that serves HTTP; the default runs it inline.
+    Work on a thread goes on when the poll's task is cancelled, so the append
+    asks `go_ahead` first: a poll abandoned at shutdown appends nothing, and
+    its summary (kind "abandoned") is for nobody.
     """
     poll_id = new_poll_id()
     attempted_at = clock()
@@ -144,7 +148,7 @@ async def poll_source(
     except FetchError as exc:
         fetched = exc
     result: PollSummary = await run_sync(
-        lambda: _record(source, fetched, log, model, poll_id, attempted_at, earlier)
+        lambda: _record(source, fetched, log, model, poll_id, attempted_at, earlier, go_ahead)
     )
     return result
 
@@ -157,6 +161,7 @@ def _record(
     poll_id: str,
     attempted_at: datetime,
     earlier: Sequence[Event],
+    go_ahead: Callable[[], bool],
 ) -> PollSummary:
     """Turn one fetch into events, append them in one transaction and fold them."""
     events: list[Event]
@@ -190,6 +195,8 @@ def _record(
         reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
         events = [_failed(source, poll_id, attempted_at, "internal", reason, exc)]
         summary = PollSummary(source.name, error=reason, error_kind="internal")
+    if not go_ahead():
+        return PollSummary(source.name, error="abandoned at shutdown", error_kind="abandoned")
     try:
         written = log.append([storable(event) for event in (*earlier, *events)])
     except StoreRefused as exc:
