@@ -88,3 +88,29 @@ def running_service(service: Service) -> Iterator[LoopThread]:
     finally:
         loop.run(service.stop())
         loop.close()
+
+
+class HeldModel:
+    """A real read model whose `method` waits for the test's word once `armed`:
+    a way to catch a poll or a render halfway, on its own thread."""
+
+    def __init__(self, model: object, method: str, armed: bool = True) -> None:
+        self._model = model
+        self._method = method
+        self.armed = threading.Event()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        if armed:
+            self.armed.set()
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._model, name)
+        if name != self._method or not self.armed.is_set():
+            return found
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            self.entered.set()
+            self.release.wait(20)
+            return found(*args, **kwargs)
+
+        return held

@@ -23,14 +23,13 @@ import pytest
 
 from aggregator.config import Settings
 from aggregator.core.events import EntryAdded, SourcePolled
-from aggregator.core.states import EntryDigest
 from aggregator.engine.polls import PollEngine
 from aggregator.follow.runner import Runner
 from aggregator.ingest.poll import PollSummary
 from aggregator.store import open_store
-from aggregator.store.base import ReadModel
 from aggregator.store.sql import SqlStore
 from tests.http_fixture import Response, serve
+from tests.support import HeldModel
 from tests.test_scheduler import PAGE, settings_for
 
 OK = {"ETag": '"v1"', "Content-Type": "text/plain; charset=utf-8"}
@@ -401,31 +400,13 @@ def test_a_write_the_database_refuses_is_a_failed_poll_with_backoff(tmp_path: Pa
     assert [type(e).__name__ for e in kinds] == ["SourceFailed", "SourceFailed"]
 
 
-class _HeldModel:
-    """The real read model, but a poll's diff waits for the test's word: a poll
-    caught past its last network wait, in its worker thread, when it is cancelled."""
-
-    def __init__(self, model: ReadModel) -> None:
-        self._model = model
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def digests(self, source: str) -> dict[str, EntryDigest]:
-        self.entered.set()
-        self.release.wait(20)
-        return self._model.digests(source)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._model, name)
-
-
 def test_a_poll_cancelled_in_its_worker_thread_appends_nothing(tmp_path: Path) -> None:
     """Cancelling the task left the worker thread running: the poll appended
     after the stop. It now checks, just before the append, that it may."""
     with serve({"/": lambda handler: (200, OK, PAGE)}) as base:
         settings = settings_for(tmp_path, f"{base}/")
         store = open_store(settings.database_url)
-        held = _HeldModel(store.read_model)
+        held = HeldModel(store.read_model, "digests")
 
         async def run() -> int:
             engine = PollEngine(settings.service, store.log, held, store.clock)  # type: ignore[arg-type]

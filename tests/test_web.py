@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from aggregator.core.events import SourcePolled
 from aggregator.engine.metrics import Metrics
 from aggregator.publish import catalog
 from aggregator.publish.catalog import Kind
+from aggregator.publish.documents import Edition
 from aggregator.publish.files import render_merged
 from aggregator.publish.live import Publisher
 from aggregator.web.app import create_app
@@ -27,7 +29,7 @@ from tests.atom_checks import atom_problems
 from tests.conftest import Project
 from tests.documents import rendered, written
 from tests.session import PipelineSession
-from tests.support import ManualClock
+from tests.support import HeldModel, ManualClock
 from tests.test_jsonfeed import atom_ids, check_twins, json_feed_problems, json_ids
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -395,3 +397,33 @@ def test_a_story_feed_holds_every_outlets_report_of_it(site: Site) -> None:
     for path in ("/stories/0000.atom", "/stories/ABC.atom", "/stories/..%2Ffeed.atom"):
         missing = site.get(path)
         assert missing.status_code == 404 and b"<feed" not in missing.content, path
+
+
+def test_a_reader_never_waits_for_a_render_under_way(project: Project, clock: ManualClock) -> None:
+    """A request that found the edition stale refreshed it itself, on the
+    publisher's lock: behind a long render it waited as long (30 s seen with a
+    huge source). It now waits a moment at most and gets the last edition."""
+    session = PipelineSession(project.settings(), clock)
+    session.collect()
+    held = HeldModel(session.store.read_model, "last_recorded_at", armed=False)
+    publisher = Publisher(
+        session.settings, session.store.log, held, clock, write_files=False, min_refresh=0
+    )  # type: ignore[arg-type]
+    first = publisher.current()
+    session.store.log.append([SourcePolled(source="dailyknight", poll_id="x", fetched_at=clock())])
+    held.armed.set()
+    render = threading.Thread(target=publisher.refresh)
+    render.start()
+    assert held.entered.wait(10)
+    served: list[Edition] = []
+    reader = threading.Thread(target=lambda: served.append(publisher.current()))
+    reader.start()
+    reader.join(10)
+    waited = reader.is_alive()
+    held.release.set()
+    render.join()
+    reader.join()
+    session.close()
+    assert not waited
+    assert served == [first]
+    assert publisher.current().position > first.position

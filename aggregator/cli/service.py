@@ -111,6 +111,7 @@ class Service:
             self.runner.finish()
             await self._following
             self._following = None
+        await asyncio.to_thread(self.publisher.close)
         if self.notifier is not None:
             await asyncio.to_thread(self.notifier.close)
 

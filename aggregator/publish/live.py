@@ -9,6 +9,12 @@ last rendering of any other document, stand in while the database is
 unavailable: a reader gets the feed as it was, never an error, and the
 health check is what reports the outage.
 
+A reader never waits on a render. A request that finds the edition stale
+asks for a refresh on the publisher's own thread and waits `reader_wait`
+(half a second) for it; if the refresh is not done by then (another render
+holds the lock: a huge source once made requests wait 30 s), it gets the
+last edition, and the next request after the refresh gets the new one.
+
 WebSub: when `[feed] hub` is set, each refresh that changed a topic's bytes
 (`catalog.Row.topic`) hands the changed documents' URLs to a `HubNotifier`,
 which pings the hub in the background. The first edition of a process has
@@ -23,6 +29,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as StillRendering
 from datetime import datetime
 
 from aggregator.config import Settings
@@ -53,6 +61,7 @@ class Publisher:
         min_refresh: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
         notifier: HubNotifier | None = None,
+        reader_wait: float = 0.5,
     ) -> None:
         self._documents = Documents(settings, write=write_files)
         self._log = log
@@ -65,6 +74,10 @@ class Publisher:
         self._lock = threading.Lock()
         self._edition: Edition | None = None
         self._checked = float("-inf")
+        self._reader_wait = reader_wait
+        self._refresher = ThreadPoolExecutor(1, thread_name_prefix="refresh")
+        self._pending: Future[Edition] | None = None
+        self._pending_lock = threading.Lock()
 
     @property
     def settings(self) -> Settings:
@@ -154,11 +167,25 @@ class Publisher:
         if fresh is not None:
             return fresh
         edition = self._edition
-        try:
+        if edition is None:  # nothing to serve yet: this reader has to wait
             return self.refresh(unless_fresh=True)
+        try:
+            return self._asked_for().result(self._reader_wait)
+        except StillRendering:
+            return edition  # the next request after the render gets the new one
         except StoreUnavailable as exc:
-            if edition is None:
-                raise
             logger.warning("serving the last edition", extra={"error": str(exc)})
             self._checked = self._monotonic()  # look again after min_refresh, not per request
             return edition
+
+    def _asked_for(self) -> Future[Edition]:
+        """The refresh under way on the publisher's thread, or a new one: a burst
+        of stale readers costs one refresh, however long it takes."""
+        with self._pending_lock:
+            if self._pending is None or self._pending.done():
+                self._pending = self._refresher.submit(self.refresh, True)
+            return self._pending
+
+    def close(self) -> None:
+        """Let a refresh under way finish; no more start."""
+        self._refresher.shutdown(wait=True)
