@@ -424,3 +424,38 @@ def test_a_poll_cancelled_in_its_worker_thread_appends_nothing(tmp_path: Path) -
         store.close()
     assert abandoned == 1
     assert head == 0
+
+
+def test_slow_servers_hold_no_worker_while_they_keep_a_poll_waiting(tmp_path: Path) -> None:
+    """A worker slot was held for the whole poll, network wait included: three
+    slow servers held every slot and the good source waited as long as they did."""
+    release = threading.Event()
+
+    def slow(handler: BaseHTTPRequestHandler) -> Response:
+        release.wait(20)
+        return 200, OK, PAGE
+
+    routes = {"/slow1": slow, "/slow2": slow, "/slow3": slow, "/fast": lambda h: (200, OK, PAGE)}
+    with serve(routes) as base:
+        other = base.replace("127.0.0.1", "localhost")  # another host, same server
+        urls = [f"{base}/slow1", f"{base}/slow2", f"{base}/slow3", f"{other}/fast"]
+        settings = settings_for(tmp_path, *urls)
+        settings = replace(settings, service=replace(settings.service, workers=2, per_host=3))
+        store = open_store(settings.database_url)
+
+        async def run() -> str | None:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            slow_polls = [asyncio.create_task(engine.poll(s)) for s in settings.sources[:3]]
+            await asyncio.sleep(0.3)  # all three wait on their server
+            try:
+                fast = await asyncio.wait_for(engine.poll(settings.sources[3]), 10)
+            except TimeoutError:
+                fast = None
+            release.set()
+            await asyncio.gather(*slow_polls)
+            await engine.aclose()
+            return fast.outcome if fast else None
+
+        outcome = asyncio.run(run())
+        store.close()
+    assert outcome == "ok"

@@ -148,6 +148,7 @@ class Service:
                 ("service.host", self.settings.service.host, settings.service.host),
                 ("service.port", self.settings.service.port, settings.service.port),
                 ("service.workers", self.settings.service.workers, settings.service.workers),
+                ("service.fetches", self.settings.service.fetches, settings.service.fetches),
                 ("service.per_host", self.settings.service.per_host, settings.service.per_host),
             )
             if old != new

@@ -135,7 +135,14 @@ class ServiceConfig:
         default="10s",
     )
     workers: int = key(
-        kinds.Integer(1, 64), "polls running at once, under `run` and `collect`", default=4
+        kinds.Integer(1, 64),
+        "threads that extract and store polls (the CPU and database side of a poll)",
+        default=4,
+    )
+    fetches: int = key(
+        kinds.Integer(1, 1024),
+        "polls running at once (a poll waiting on a slow server holds one of these, not a worker)",
+        default=64,
     )
     per_host: int = key(kinds.Integer(1, 16), "polls running at once against one host", default=2)
     shutdown_grace: dt.timedelta = key(

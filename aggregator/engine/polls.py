@@ -2,22 +2,26 @@
 
 `aggregator collect`, `run --collector-only` and `run` all poll with one
 engine on one asyncio event loop: one `Fetcher` (one long-lived
-`httpx.AsyncClient` whose pool holds at most `workers` connections) shared
-by every poll, one per-host limit and one bound on polls at once. `collect`
+`httpx.AsyncClient` whose pool holds at most `fetches` connections) shared
+by every poll, one per-host limit and one bound on polls at once (`fetches`). `collect`
 asks it for every chosen source once (`poll_each`); the scheduler asks it
 for one source whenever that source is due (`poll`). Nothing here builds an
 event loop or a client per poll: a poll of 304s then costs a request on a
 kept-alive connection, not a TLS handshake and a new pool.
 
-A poll waits for its host's limit before it takes one of the `workers`
+A poll waits for its host's limit before it takes one of the `fetches`
 slots, so polls queued behind one slow host never hold a slot another host
 could use. Only the fetch has to run on the loop; reading the source's state,
 extracting, planning, appending and folding are blocking work (see
 `ingest.poll.poll_source`). Under the service they run on the engine's
 `workers` threads, so the loop stays free for the web server that shares
-it. `collect` runs them inline (`offload=False`): its loop serves nothing
-else, appends then go one at a time in the order the fetches finish (for
-local files, the config's order), and a collect's log is reproducible.
+it, and a poll holds a thread only while it has work for one: a server
+that takes 50 s to answer costs a slot of the many `fetches`, never one of
+the few threads (three slow servers once held every worker, and the other
+sources waited as long as they did). `collect` runs them inline
+(`offload=False`): its loop serves nothing else, appends then go one at a
+time in the order the fetches finish (for local files, the config's order),
+and a collect's log is reproducible.
 
 A database that goes away does not stop the engine: the log's append is
 retried (see `store.sql`), and a poll that still could not be stored is
@@ -90,22 +94,22 @@ class _StoreOutage:
 
 
 class HostLimits:
-    """At most `per_host` polls of one host at once, and `workers` polls in all.
+    """At most `per_host` polls of one host at once, and `polls` in all.
 
-    The host's turn is waited for first, then a worker slot: a slot is only
+    The host's turn is waited for first, then a slot of `polls`: a slot is only
     ever held by a poll that may go ahead. Local files count as one host.
     """
 
-    def __init__(self, per_host: int, workers: int) -> None:
+    def __init__(self, per_host: int, polls: int) -> None:
         self._per_host = per_host
         self._hosts: dict[str, asyncio.Semaphore] = {}
-        self._workers = asyncio.Semaphore(workers)
+        self._polls = asyncio.Semaphore(polls)
 
     @asynccontextmanager
     async def turn(self, url: str) -> AsyncIterator[None]:
         host = urlsplit(url).netloc.lower() or "(local files)"
         semaphore = self._hosts.setdefault(host, asyncio.Semaphore(self._per_host))
-        async with semaphore, self._workers:
+        async with semaphore, self._polls:
             yield
 
 
@@ -131,10 +135,10 @@ class PollEngine:
         self._log = log
         self._model = model
         self._clock = clock
-        self._fetcher = fetcher or Fetcher(clock=clock, connections=service.workers)
+        self._fetcher = fetcher or Fetcher(clock=clock, connections=service.fetches)
         self._on_poll = on_poll
         self._on_append = on_append
-        self._limits = HostLimits(service.per_host, service.workers)
+        self._limits = HostLimits(service.per_host, service.fetches)
         self._threads = (
             ThreadPoolExecutor(service.workers, thread_name_prefix="poll") if offload else None
         )
