@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from aggregator.core.states import SourceState
-from aggregator.ingest.polling import backoff_delay, next_poll_at
+from aggregator.ingest.polling import PACING, backoff_delay, next_poll_at, paced
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 FIVE = timedelta(minutes=5)
@@ -53,3 +53,12 @@ def test_server_pacing_pushes_later_never_earlier() -> None:
 def test_server_pacing_is_capped_by_the_ceiling() -> None:
     year = T0 + timedelta(days=365)
     assert next_poll_at(state(not_before=year), FIVE, HOUR) == T0 + HOUR
+
+
+def test_a_costly_poll_rests_ten_times_its_work() -> None:
+    """A huge page costing 7 s of work per poll on a 2 s interval kept a worker
+    busy all the time; its next poll now waits ten times what the last cost."""
+    due = T0 + timedelta(seconds=2)
+    assert paced(due, T0, timedelta(seconds=7)) == T0 + timedelta(seconds=7 * PACING)
+    # A cheap poll keeps its interval.
+    assert paced(due, T0, timedelta(milliseconds=20)) == due

@@ -7,7 +7,8 @@ the polls at once and per host and keeps the work off the loop. What follows
 a poll's append (stories, publishing) is the follower runner's (see
 `follow.runner`), woken by the engine. After each poll the job is moved to the time
 `ingest.polling.next_poll_at` gives, which is where backoff after failures and the
-server's Retry-After or max-age come in; the first run after a start is
+server's Retry-After or max-age come in, and no sooner than the poll's own cost
+allows (`ingest.polling.paced`); the first run after a start is
 taken from the log the same way, so restarting the service neither hammers
 a failing source nor forgets that it was asked to wait.
 
@@ -35,7 +36,7 @@ from aggregator.core.errors import StoreError
 from aggregator.core.states import SourceState
 from aggregator.engine.polls import PollEngine
 from aggregator.ingest.poll import PollSummary
-from aggregator.ingest.polling import next_poll_at
+from aggregator.ingest.polling import next_poll_at, paced
 from aggregator.store.base import ReadModel
 
 logger = logging.getLogger("aggregator.scheduler")
@@ -157,17 +158,18 @@ class PollScheduler:
         when: datetime | None = None
         if summary.error_kind != "store":  # left on its interval: the next poll is the retry
             try:
-                when = await asyncio.to_thread(self._reschedule, source)
+                when = await asyncio.to_thread(self._reschedule, source, summary.busy)
             except StoreError as exc:
                 logger.error("store unavailable", extra={"source": source.name, "error": str(exc)})
         self._log_poll(summary, elapsed, when)
 
-    def _reschedule(self, source: SourceConfig) -> datetime | None:
+    def _reschedule(self, source: SourceConfig, busy: float) -> datetime | None:
         """Move the job to its next due time; None when there is no job to move."""
         state = self._model.source(source.name)
         due = next_poll_at(state, source.interval, self.settings.service.max_backoff)
         now = self._clock()
-        when = max(due or now, now) + timedelta(seconds=self._jitter(self._jitter_bound(source)))
+        due = paced(max(due or now, now), now, timedelta(seconds=busy))
+        when = due + timedelta(seconds=self._jitter(self._jitter_bound(source)))
         if self._stopping:
             return None
         try:

@@ -12,6 +12,7 @@ key and the log keeps one copy.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -58,6 +59,7 @@ class PollSummary:
     error: str | None = None
     error_kind: str | None = None
     appended: int = 0
+    busy: float = 0.0  # seconds of work on a worker (extract, plan, store), for pacing
 
     @property
     def outcome(self) -> str:
@@ -147,9 +149,12 @@ async def poll_source(
         )
     except FetchError as exc:
         fetched = exc
-    result: PollSummary = await run_sync(
-        lambda: _record(source, fetched, log, model, poll_id, attempted_at, earlier, go_ahead)
-    )
+    def record() -> PollSummary:
+        started = time.perf_counter()
+        summary = _record(source, fetched, log, model, poll_id, attempted_at, earlier, go_ahead)
+        return replace(summary, busy=time.perf_counter() - started)
+
+    result: PollSummary = await run_sync(record)
     return result
 
 

@@ -11,7 +11,11 @@ same in the scheduler, in `aggregator sources` and after a restart:
 * the server's own pacing (`Retry-After`, `Cache-Control: max-age`, recorded
   as `not_before`) pushes the next poll later, never earlier, and is honoured
   up to the same ceiling, so a hostile "come back in a year" cannot silence a
-  source.
+  source;
+* a poll that kept a worker busy for B seconds (extracting a huge page,
+  storing a flood) is followed by at least `PACING` times B seconds without one
+  (`paced`): a source may take at most a tenth of a worker, so a few costly
+  sources cannot crowd out the rest of a shared machine.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from aggregator.core.states import SourceState
 
 DEFAULT_MAX_BACKOFF = timedelta(hours=1)
 _MAX_DOUBLINGS = 32
+PACING = 10
 
 
 def backoff_delay(interval: timedelta, failures: int, ceiling: timedelta) -> timedelta:
@@ -45,3 +50,9 @@ def next_poll_at(
     if state.not_before is not None:
         due = max(due, min(state.not_before, last + max(ceiling, interval)))
     return due
+
+
+def paced(due: datetime, finished: datetime, busy: timedelta) -> datetime:
+    """`due`, or later when the last poll's work (`busy`, ending at `finished`)
+    asks for a rest of `PACING` times as long (see the module doc)."""
+    return max(due, finished + busy * PACING)
