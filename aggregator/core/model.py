@@ -125,6 +125,7 @@ def content_hash(title: str, content_html: str) -> str:
 
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+_IP_LITERAL = re.compile(r"\[[0-9A-Za-z:.\-_~!$&'()*+,;=]+\](?::[0-9]*)?")
 _LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # iunreserved, sub-delims, the general delimiters and '%'; where '#', '[', ']'
 # and '%' may stand is checked apart.
@@ -147,7 +148,7 @@ def is_absolute_iri(text: str) -> bool:
     A scheme, ':', then a rest that is not empty (an id that names nothing
     identifies nothing) made only of the characters an IRI may hold: ASCII
     letters, digits and delimiters, '%' only as the start of a %XX escape, '['
-    and ']' only in the authority, one '#' at most, and the non-ASCII
+    and ']' only around the host (an IP literal), one '#' at most, and the non-ASCII
     characters of `ucschar` (private-use ones only in the query). White space
     of any kind, controls and bidirectional formatting characters are never
     part of one. So `123`, `abc`, `//host/x` and `a b:c` are not, and
@@ -162,8 +163,11 @@ def is_absolute_iri(text: str) -> bool:
     before_fragment, _, fragment = rest.partition("#")
     hierarchy, _, query = before_fragment.partition("?")
     authority = hierarchy[2:].partition("/")[0] if hierarchy.startswith("//") else ""
-    outside = (hierarchy[2 + len(authority) :] if authority else hierarchy) + fragment
-    if "[" in outside or "]" in outside or "[" in query or "]" in query:
+    outside = (hierarchy[2 + len(authority) :] if authority else hierarchy) + query + fragment
+    if "[" in outside or "]" in outside:
+        return False
+    host = authority.rpartition("@")[2]
+    if ("[" in host or "]" in host) and not _IP_LITERAL.fullmatch(host):
         return False
     return all(_iri_char(c, _UCSCHAR) for c in hierarchy + fragment) and all(
         _iri_char(c, _UCSCHAR + _IPRIVATE) for c in query
