@@ -35,13 +35,16 @@ from tests.test_scheduler import PAGE, settings_for
 OK = {"ETag": '"v1"', "Content-Type": "text/plain; charset=utf-8"}
 
 
-def polls(settings: Settings, store: SqlStore, times: int = 1) -> list[PollSummary | None]:
-    """The first source polled `times` in a row by one engine, on a loop of its own."""
+def polls(
+    settings: Settings, store: SqlStore, times: int = 1, source: int = 0
+) -> list[PollSummary | None]:
+    """The first source (or `settings.sources[source]`) polled `times` in a row by
+    one engine, on a loop of its own."""
 
     async def run() -> list[PollSummary | None]:
         engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
         try:
-            return [await engine.poll(settings.sources[0]) for _ in range(times)]
+            return [await engine.poll(settings.sources[source]) for _ in range(times)]
         finally:
             await engine.aclose()
 
@@ -275,7 +278,8 @@ def test_a_lone_surrogate_is_repaired_and_the_poll_recorded(tmp_path: Path) -> N
         store.close()
     assert outcome == "ok"
     # The id keeps its place with U+FFFD; the title's text rules already drop it.
-    assert ids == ["a\ufffd", "b"]
+    # Neither id is an IRI, so each entry's Atom id is in the source's namespace.
+    assert ids == ["tag:example.org,2026:t/flaky/a%EF%BF%BD", "tag:example.org,2026:t/flaky/b"]
     assert "NUL or unpaired surrogate replaced by U+FFFD in id, key" in notes
 
 
@@ -374,7 +378,7 @@ def test_text_no_database_can_hold_is_repaired_before_the_write(
         (summary,) = polls(settings, sql_store)
     entries = list(sql_store.read_model.entries(source="flaky"))
     assert summary is not None and summary.outcome == "ok", summary
-    assert [e.entry_id for e in entries] == ["a\ufffdb"]
+    assert [e.entry_id for e in entries] == ["tag:example.org,2026:t/flaky/a%EF%BF%BDb"]
     (added,) = [r.event() for r in sql_store.log.read() if r.type == EntryAdded.type_name]
     assert any("NUL" in note for note in added.notes), added.notes
 

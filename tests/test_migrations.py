@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
-from aggregator.core.events import SourceFailed, SourceNotModified, SourcePolled
+from aggregator.core.events import EntryAdded, SourceFailed, SourceNotModified, SourcePolled
 from aggregator.store import migrations, open_store
 from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryReadModel
@@ -60,12 +60,14 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(
 ) -> None:
     # Build what create_all made in earlier builds: the tables, no version table,
     # and none of the columns added since (the entries' story came in 0005, their
-    # arrival and changed in 0006, the sources' last_error_kind in 0007).
+    # arrival and changed in 0006, the sources' last_error_kind in 0007, the
+    # unique index on entry_id in 0008).
     store = SqlStore(url)
     store.create_schema()
     store.log.append([poll_event(1)])
     with store.write_session() as session:
         session.execute(text("DROP TABLE alembic_version"))
+        session.execute(text("DROP INDEX ix_entries_entry_id"))
         session.execute(text("DROP INDEX ix_entries_story"))
         session.execute(text("ALTER TABLE entries DROP COLUMN story"))
         for column in ("arrival", "changed"):
@@ -129,6 +131,59 @@ def test_the_error_kind_migration_sets_what_a_fold_would(url: str) -> None:
             "s": None,
         }
         assert migrated == expected.sources()
+    finally:
+        reopened.close()
+
+
+def test_the_entry_id_migration_renames_shared_ids_as_a_fold_would(url: str) -> None:
+    """A read model folded before 0008 may hold one id twice; 0008 leaves it as a refold."""
+    taken = "tag:example.org,2020:good/1"
+
+    def claim(source: str, key: str, minute: int, entry_id: str = taken) -> EntryAdded:
+        when = datetime(2026, 11, 23, 8, minute, tzinfo=UTC)
+        return EntryAdded(
+            source=source,
+            key=key,
+            entry_id=entry_id,
+            version=1,
+            title=key,
+            content_html="",
+            published=when,
+            updated=when,
+            link=None,
+            author=None,
+            content_hash=f"v1:{key}",
+        )
+
+    store = open_store(url)
+    store.log.append(
+        [
+            claim("good", "1", 0),
+            claim("spoof", "1", 1),
+            claim("other", "x", 2, "tag:example.org,2020:other/x"),
+            # Holds, verbatim, what renaming the third claimant would first give.
+            claim("squat", "s", 3, f"{taken}/spoof/5"),
+            claim("spoof", "2", 4),
+        ]
+    )
+    catch_up(store.log, store.read_model)
+    expected = MemoryReadModel()
+    catch_up(store.log, expected)
+    # Back to what the fold before 0008 made: every claimant kept the id.
+    with store.write_session() as session:
+        session.execute(text("DROP INDEX ix_entries_entry_id"))
+        session.execute(
+            text("UPDATE entries SET entry_id = :id WHERE source = 'spoof'"), {"id": taken}
+        )
+        session.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+        session.commit()
+    store.close()
+    reopened: SqlStore = open_store(url)
+    try:
+        migrated = {(e.source, e.key): e.entry_id for e in reopened.read_model.entries()}
+        assert migrated == {(e.source, e.key): e.entry_id for e in expected.entries()}
+        assert migrated[("spoof", "2")] == f"{taken}/spoof/5/spoof/5"
+        assert len(set(migrated.values())) == len(migrated) == 5
     finally:
         reopened.close()
 

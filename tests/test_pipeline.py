@@ -218,7 +218,7 @@ def test_own_ids_and_categories_survive_the_log_and_reach_the_feed(
         categories=("Armenia", "Azerbaijan"),
     )
     fetched = FetchResult(url="https://example.org/live", fetched_at=clock.now)
-    events = plan_poll(settings.sources[0], Page(entries=(item,)), {}, fetched, "p1")
+    events = plan_poll(settings.sources[0], Page(entries=(item,)), {}, fetched, "p1", {})
     session.store.log.append(events)
     catch_up(session.store.log, session.store.read_model)
     (entry,) = session.store.read_model.entries()

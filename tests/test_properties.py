@@ -63,7 +63,7 @@ def test_random_histories_keep_the_invariants(history: list[list[str | None]]) -
     for n, poll in enumerate(history):
         current = {e.key: e for e in live.entries()}
         fetched = FetchResult(url=SOURCE.url, fetched_at=T0 + timedelta(hours=n))
-        log.append(plan_poll(SOURCE, page_of(poll), current, fetched, poll_id=f"p{n}"))
+        log.append(plan_poll(SOURCE, page_of(poll), current, fetched, f"p{n}", owners={}))
         catch_up(log, live)
         for slot, body in enumerate(poll):
             if body is None:

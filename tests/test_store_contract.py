@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -293,3 +293,66 @@ def test_digests_are_the_entries_without_their_content(adapter: Adapter) -> None
         )
     assert digests["a"].version == 2
     assert adapter.model.digests("nobody") == {}
+
+
+def test_owners_names_the_source_holding_each_id(adapter: Adapter) -> None:
+    first = added("a", "good")
+    # More ids than one IN query takes (500), to prove the chunks join up.
+    many = [added(f"m{n}", "many", minute=n) for n in range(600)]
+    adapter.log.append([first, revised(first, "t2"), added("b", "other"), *many])
+    catch_up(adapter.log, adapter.model)
+    asked = [first.entry_id, "tag:example.org,2020:nobody/x", *(e.entry_id for e in many)]
+    assert adapter.model.owners(asked) == {
+        first.entry_id: "good",
+        **{e.entry_id: "many" for e in many},
+    }
+    assert adapter.model.owners([]) == {}
+    adapter.model.reset()
+    assert adapter.model.owners([first.entry_id]) == {}
+
+
+def test_a_later_claimant_of_an_id_gets_another_and_the_first_keeps_it(adapter: Adapter) -> None:
+    """Two polls that raced both recorded one id: the log's order decides, once."""
+    good = added("a", "good")
+    taken = good.entry_id
+    spoof = replace(added("b", "spoof", minute=1), entry_id=taken)
+    # The id the fold would make up for the next claimant is held already.
+    squat = replace(added("s", "squat", minute=2), entry_id=f"{taken}/spoof/4")
+    again = replace(added("c", "spoof", minute=3), entry_id=taken)
+    events = [good, spoof, revised(spoof, "edited"), squat, again]
+    adapter.log.append(events)
+    # One event per apply, then the whole log in one: the same ids either way.
+    for record in adapter.log.read():
+        adapter.model.apply([record])
+    one_by_one = {(e.source, e.key): e.entry_id for e in adapter.model.entries()}
+    adapter.model.reset()
+    catch_up(adapter.log, adapter.model)
+    at_once = {(e.source, e.key): e.entry_id for e in adapter.model.entries()}
+    assert (
+        one_by_one
+        == at_once
+        == {
+            ("good", "a"): taken,
+            ("spoof", "b"): f"{taken}/spoof/2",
+            ("squat", "s"): f"{taken}/spoof/4",
+            ("spoof", "c"): f"{taken}/spoof/4/spoof/4",
+        }
+    )
+    assert adapter.model.owners([taken, f"{taken}/spoof/2"]) == {
+        taken: "good",
+        f"{taken}/spoof/2": "spoof",
+    }
+
+
+def test_sql_entry_ids_are_unique_in_the_database(sql_store: SqlStore) -> None:
+    sql_store.log.append([added("a")])
+    catch_up(sql_store.log, sql_store.read_model)
+    with pytest.raises(DBAPIError), sql_store.engine.begin() as conn:
+        conn.execute(text("UPDATE entries SET key = 'b', arrival = 2"))
+        conn.execute(
+            text(
+                "INSERT INTO entries SELECT source, 'a', entry_id, version, title, content_html,"
+                " published, updated, link, author, content_hash, position, categories, story,"
+                " 1, changed FROM entries"
+            )
+        )

@@ -249,7 +249,8 @@ async def trial(source: SourceConfig, fetcher: Fetcher | None = None) -> Trial:
         page = read_page(source, fetched, fmt)
     except ExtractError as exc:
         return Trial(source, fmt, failure=exc)
-    events = plan_poll(source, page, {}, fetched, poll_id="try")
+    # A trial reads no store: it knows no entry, so no id is taken yet.
+    events = plan_poll(source, page, {}, fetched, poll_id="try", owners={})
     polled = events[-1]
     assert isinstance(polled, SourcePolled)
     added = tuple(event for event in events if isinstance(event, EntryAdded))

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from aggregator.config.keys import Kind, Place, Section, T_co, got
-from aggregator.core.model import Format
+from aggregator.core.model import Format, is_absolute_iri
 
 MIN_INTERVAL = timedelta(seconds=10)
 MIN_LOCAL_INTERVAL = timedelta(seconds=1)
@@ -307,13 +307,14 @@ class DatabaseUrl(FromText[str]):
 
 
 class Uri(FromText[str]):
-    """A string with a URI scheme and no spaces (a feed or source id)."""
+    """An absolute IRI (a feed or source id): the rule an entry id given by a
+    source must meet too, since a source's id begins the ids of its entries."""
 
     def __init__(self, expected: str) -> None:
         self.expected = expected
 
     def refine(self, text: str, at: Place) -> str:
-        if not _is_uri(text):
+        if not is_absolute_iri(text):
             raise at.fail(f"expected {self.expected}, got {text!r}")
         return text
 
@@ -399,14 +400,6 @@ def _show(value: timedelta) -> str:
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-def _is_uri(value: str) -> bool:
-    parts = _split(value)
-    scheme = parts.scheme if parts else ""
-    return (
-        bool(scheme) and bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*$", scheme)) and " " not in value
-    )
 
 
 def _split(value: str) -> SplitResult | None:

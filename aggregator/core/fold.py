@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from urllib.parse import quote
 
 from aggregator.core.events import (
     EntryEvent,
@@ -24,11 +25,12 @@ def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) ->
     source["position"] = record.position
     if isinstance(event, EntryEvent):
         previous = target.get_entry(event.source, event.key)
+        arrival = target.next_arrival() if previous is None else previous.arrival
         target.put_entry(
             EntryState(
                 source=event.source,
                 key=event.key,
-                entry_id=event.entry_id if previous is None else previous.entry_id,
+                entry_id=_unheld(target, event, arrival) if previous is None else previous.entry_id,
                 version=event.version,
                 title=event.title,
                 content_html=event.content_html,
@@ -40,7 +42,7 @@ def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) ->
                 position=record.position,
                 categories=event.categories,
                 story=None if previous is None else previous.story,
-                arrival=target.next_arrival() if previous is None else previous.arrival,
+                arrival=arrival,
                 changed=record.position,
             )
         )
@@ -67,6 +69,24 @@ def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) ->
         linked = target.get_entry(event.source, event.key)
         if linked is not None:
             target.put_entry(replace(linked, story=event.story, changed=record.position))
+
+
+def _unheld(target: FoldTarget, event: EntryEvent, arrival: int) -> str:
+    """A new entry's id: the one its event records, unless an entry folded
+    before it holds that id already.
+
+    The poll plan gives an entry an id no other source's entry holds, but it
+    asks the read model, which two polls racing (or a projection behind the
+    log) can leave without the other claim. Then the earlier event in the log
+    keeps the id, and the later entry gets the id with '/', its source and its
+    arrival number appended (an absolute IRI stays one), so a document never
+    holds one id twice. It is decided when the entry is first folded, from
+    the log alone: a replay decides the same, and the id never changes after.
+    """
+    chosen = event.entry_id
+    while target.holds_id(chosen):
+        chosen = f"{chosen}/{quote(event.source, safe='')}/{arrival}"
+    return chosen
 
 
 def _later(a: datetime | None, b: datetime) -> datetime:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import string
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,7 +40,8 @@ class ExtractedEntry:
     from configuration rather than the page).
     `id` is the update's own global identifier when the source gives one (a
     feed entry's atom:id or RSS guid, a JSON-LD `@id`): it becomes the Atom id
-    of our entry (RFC 4287 4.2.6 asks aggregators to keep it).
+    of our entry (RFC 4287 4.2.6 asks aggregators to keep it) when it is an
+    absolute IRI that no other source claimed first (see `ingest.plan`).
     """
 
     key: str
@@ -119,3 +122,64 @@ def content_hash(title: str, content_html: str) -> str:
     body = json.dumps([normalise_text(title), normalise_text(content_html)], ensure_ascii=False)
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
     return f"v{CONTENT_HASH_VERSION}:{digest}"
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+_IP_LITERAL = re.compile(r"\[[0-9A-Za-z:.\-_~!$&'()*+,;=]+\](?::[0-9]*)?")
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# iunreserved, sub-delims, the general delimiters and '%'; where '#', '[', ']'
+# and '%' may stand is checked apart.
+_IRI_ASCII = frozenset(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/?#[]%")
+_UCSCHAR = (
+    (0xA0, 0xD7FF),
+    (0xF900, 0xFDCF),
+    (0xFDF0, 0xFFEF),
+    *((plane << 16, (plane << 16) + 0xFFFD) for plane in range(1, 14)),
+    (0xE1000, 0xEFFFD),
+)
+_IPRIVATE = ((0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD))
+# RFC 3987 4.1: an IRI must not hold bidirectional formatting characters.
+_BIDI_FORMATTING = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e")
+
+
+def is_absolute_iri(text: str) -> bool:
+    """Whether `text` is an absolute IRI (RFC 3987), as an Atom id must be (RFC 4287 4.2.6).
+
+    A scheme, ':', then a rest that is not empty (an id that names nothing
+    identifies nothing) made only of the characters an IRI may hold: ASCII
+    letters, digits and delimiters, '%' only as the start of a %XX escape, '['
+    and ']' only around the host (an IP literal), one '#' at most, and the non-ASCII
+    characters of `ucschar` (private-use ones only in the query). White space
+    of any kind, controls and bidirectional formatting characters are never
+    part of one. So `123`, `abc`, `//host/x` and `a b:c` are not, and
+    `urn:uuid:...`, `tag:example.org,2020:x` and `https://example.org/1` are.
+    """
+    scheme = _SCHEME.match(text)
+    if scheme is None or scheme.end() == len(text):
+        return False
+    rest = text[scheme.end() :]
+    if rest.count("#") > 1 or _LONE_PERCENT.search(rest):
+        return False
+    before_fragment, _, fragment = rest.partition("#")
+    hierarchy, _, query = before_fragment.partition("?")
+    authority = hierarchy[2:].partition("/")[0] if hierarchy.startswith("//") else ""
+    outside = (hierarchy[2 + len(authority) :] if authority else hierarchy) + query + fragment
+    if "[" in outside or "]" in outside:
+        return False
+    host = authority.rpartition("@")[2]
+    if ("[" in host or "]" in host) and not _IP_LITERAL.fullmatch(host):
+        return False
+    return all(_iri_char(c, _UCSCHAR) for c in hierarchy + fragment) and all(
+        _iri_char(c, _UCSCHAR + _IPRIVATE) for c in query
+    )
+
+
+def _iri_char(char: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    if char in _IRI_ASCII:
+        return True
+    code = ord(char)
+    return (
+        not char.isspace()
+        and char not in _BIDI_FORMATTING
+        and any(low <= code <= high for low, high in ranges)
+    )

@@ -120,6 +120,10 @@ class FoldTarget(Protocol):
         """
         ...
 
+    def holds_id(self, entry_id: str) -> bool:
+        """Whether an entry put so far has this Atom id."""
+        ...
+
     def next_arrival(self) -> int:
         """The arrival number of an entry seen for the first time: one more than
         the entries put so far. Each call hands out the next number."""

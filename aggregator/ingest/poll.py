@@ -1,7 +1,8 @@
 """One poll of one source: fetch → extract → diff → events → append.
 
 The diff is a pure function (`plan_poll`) from what was extracted and what the
-projection says the source holds now to the list of events to append: the
+projection says the source holds now (and which other sources' entries hold
+the ids the page gives, one query) to the list of events to append: the
 intents are plain values, computed before anything is persisted, which keeps
 the decision logic testable without a database. Unchanged entries produce no
 event; a changed content hash produces an `EntryRevised` with the next version
@@ -38,7 +39,7 @@ from aggregator.core.events import (
 from aggregator.core.model import ExtractContext, Format, Page
 from aggregator.ingest.extract import extract
 from aggregator.ingest.fetch import Fetcher, FetchResult
-from aggregator.ingest.plan import plan_poll
+from aggregator.ingest.plan import given_ids, plan_poll
 from aggregator.store.base import EventLog, ReadModel
 from aggregator.store.catchup import fold_appended
 
@@ -185,7 +186,9 @@ def _record(
             summary = PollSummary(source.name, not_modified=True)
         else:
             page = read_page(source, fetched)
-            events = plan_poll(source, page, model.digests(source.name), fetched, poll_id)
+            current = model.digests(source.name)
+            owners = model.owners(given_ids(page, current))
+            events = plan_poll(source, page, current, fetched, poll_id, owners)
             polled = events[-1]
             assert isinstance(polled, SourcePolled)
             summary = PollSummary(source.name, polled.added, polled.revised, polled.unchanged)

@@ -12,7 +12,9 @@ which `tests/test_store_contract.py` checks against each of them:
 
 A `ReadModel` is a projection of the log: entries and source status, plus the
 position it has folded up to (its checkpoint), stored in the same transaction
-as the state so that a crash can never leave the two out of step.
+as the state so that a crash can never leave the two out of step. No two of
+its entries have one Atom id: the fold gives a later claimant of an id
+another (`core.fold`), and the SQL adapter's unique index enforces it.
 """
 
 from __future__ import annotations
@@ -82,6 +84,15 @@ class ReadModel(Protocol):
 
     def digests(self, source: str) -> dict[str, EntryDigest]:
         """Every entry of `source` by key, without its content: what a poll diffs against."""
+        ...
+
+    def owners(self, entry_ids: Iterable[str]) -> dict[str, str]:
+        """For each of `entry_ids` that an entry holds, the source of that entry
+        (one at most: ids are unique); ids no entry holds are left out.
+
+        What a poll asks about its page's ids before planning, so it is one
+        indexed query (per 500 ids) for the whole page, never one per entry.
+        """
         ...
 
     def arrivals(self) -> int:

@@ -71,6 +71,7 @@ class MemoryReadModel:
 
     def reset(self) -> None:
         self._entries: dict[tuple[str, str], EntryState] = {}
+        self._owners: dict[str, str] = {}
         self._sources: dict[str, dict[str, Any]] = {}
         self._checkpoint = 0
         self._last_recorded_at: datetime | None = None
@@ -93,6 +94,10 @@ class MemoryReadModel:
 
     def put_entry(self, entry: EntryState) -> None:
         self._entries[(entry.source, entry.key)] = entry
+        self._owners[entry.entry_id] = entry.source
+
+    def holds_id(self, entry_id: str) -> bool:
+        return entry_id in self._owners
 
     def edit_source(self, name: str) -> dict[str, Any]:
         values = self._sources.get(name)
@@ -121,6 +126,9 @@ class MemoryReadModel:
             for e in self._entries.values()
             if e.source == source
         }
+
+    def owners(self, entry_ids: Iterable[str]) -> dict[str, str]:
+        return {i: self._owners[i] for i in entry_ids if i in self._owners}
 
     def arrivals(self) -> int:
         return self._arrivals

@@ -118,6 +118,8 @@ class EntryRow(SQLModel, table=True):
         # position is a range of `changed` (see migration 0006).
         Index("ix_entries_arrival", "arrival", unique=True),
         Index("ix_entries_changed", "changed"),
+        # No two entries share an Atom id; who holds an id is a lookup (0008).
+        Index("ix_entries_entry_id", "entry_id", unique=True),
     )
     source: str = Field(primary_key=True, max_length=200)
     key: str = Field(primary_key=True, max_length=512)
@@ -498,7 +500,11 @@ class _BufferedTarget:
     """Folds a batch in memory, then writes what changed with one upsert per table.
 
     The rows the batch touches are read up front, in chunks of IN queries,
-    rather than one SELECT per entry: a replay folds millions of events.
+    rather than one SELECT per entry: a replay folds millions of events. So
+    are the ids of the batch's new entries that rows hold already (what
+    `holds_id` answers); only an id the fold makes up for a later claimant
+    is looked up on its own, and that happens only when two sources claimed
+    one id.
     Entries are looked up a source at a time (`source = ? AND key IN (...)`):
     a row-value IN over (source, key) made SQLite scan the whole table for
     every chunk, so a replay slowed as the table grew.
@@ -526,6 +532,12 @@ class _BufferedTarget:
                 )
                 for row in session.connection().execute(query):
                     self.entries[(row.source, row.key)] = _row_to_state(row, EntryState)
+        self._asked = {
+            e.entry_id
+            for e in events
+            if isinstance(e, EntryEvent) and self.entries[(e.source, e.key)] is None
+        }
+        self._held = self._holding(sorted(self._asked))
         for start in range(0, len(names), KEY_CHUNK):
             chunk_names = names[start : start + KEY_CHUNK]
             for row in session.connection().execute(
@@ -539,6 +551,7 @@ class _BufferedTarget:
     def put_entry(self, entry: EntryState) -> None:
         self.entries[(entry.source, entry.key)] = entry
         self.dirty_entries.add((entry.source, entry.key))
+        self._held.add(entry.entry_id)
 
     def edit_source(self, name: str) -> dict[str, Any]:
         values = self.sources.get(name)
@@ -546,6 +559,15 @@ class _BufferedTarget:
             values = self.sources[name] = blank_source(name)
         self.dirty_sources.add(name)
         return values
+
+    def holds_id(self, entry_id: str) -> bool:
+        if entry_id not in self._held and entry_id not in self._asked:
+            self._held |= self._holding([entry_id])
+        return entry_id in self._held
+
+    def _holding(self, entry_ids: Sequence[str]) -> set[str]:
+        """Those of `entry_ids` that stored rows hold."""
+        return set(_owners(self._session, entry_ids))
 
     def next_arrival(self) -> int:
         # Folding holds the checkpoint row's lock, so no other writer numbers
@@ -564,6 +586,19 @@ class _BufferedTarget:
         ]
         _upsert(self._session, EntryRow, ("source", "key"), entry_rows)
         _upsert(self._session, SourceRow, ("name",), source_rows)
+
+
+def _owners(session: Session, entry_ids: Sequence[str]) -> dict[str, str]:
+    """The source of the entry holding each of `entry_ids` that a row holds:
+    one query on the unique entry_id index per `KEY_CHUNK` ids."""
+    found: dict[str, str] = {}
+    for start in range(0, len(entry_ids), KEY_CHUNK):
+        chunk = entry_ids[start : start + KEY_CHUNK]
+        query = sa_select(col(EntryRow.entry_id), col(EntryRow.source)).where(
+            col(EntryRow.entry_id).in_(chunk)
+        )
+        found.update((entry_id, source) for entry_id, source in session.connection().execute(query))
+    return found
 
 
 _ENTRY_COLUMNS = tuple(col(getattr(EntryRow, f.name)) for f in fields(EntryState))
@@ -622,6 +657,10 @@ class SqlReadModel:
             query = query.limit(limit)
         with self._store.read_session() as session:
             return [_row_to_state(row, EntryState) for row in session.exec(query)]
+
+    def owners(self, entry_ids: Iterable[str]) -> dict[str, str]:
+        with self._store.read_session() as session:
+            return _owners(session, sorted(set(entry_ids)))
 
     def arrivals(self) -> int:
         with self._store.read_session() as session:
