@@ -150,6 +150,7 @@ async def poll_source(
         )
     except FetchError as exc:
         fetched = exc
+
     def record() -> PollSummary:
         started = time.perf_counter()
         summary = _record(source, fetched, log, model, poll_id, attempted_at, earlier, go_ahead)
