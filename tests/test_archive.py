@@ -585,8 +585,9 @@ def test_the_migration_numbers_stored_entries_as_a_fold_would(url: str) -> None:
         for column in ("arrival", "changed"):
             session.execute(text(f"DROP INDEX ix_entries_{column}"))
             session.execute(text(f"ALTER TABLE entries DROP COLUMN {column}"))
-        # 0007 comes after it again.
+        # 0007 and 0008 come after it again.
         session.execute(text("ALTER TABLE source_status DROP COLUMN last_error_kind"))
+        session.execute(text("ALTER TABLE entries DROP COLUMN recorded_at"))
         session.execute(text("UPDATE alembic_version SET version_num = '0005'"))
         session.commit()
     store.close()

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import struct
 import threading
 from dataclasses import replace
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from aggregator.ingest.poll import PollSummary
 from aggregator.store import open_store
 from aggregator.store.sql import SqlStore
 from tests.http_fixture import Response, serve
+from tests.support import ManualClock
 from tests.test_scheduler import PAGE, settings_for
 
 OK = {"ETag": '"v1"', "Content-Type": "text/plain; charset=utf-8"}
@@ -63,6 +66,56 @@ def test_every_poll_shares_one_client_and_keeps_its_connection(tmp_path: Path) -
     assert outcomes == ["ok"] + ["not-modified"] * 4
     # Five requests, one TCP connection: no poll built a client of its own.
     assert len(ports) == 5 and len(set(ports)) == 1
+
+
+def test_a_page_flipping_on_every_poll_is_damped_and_a_correction_still_lands(
+    tmp_path: Path,
+) -> None:
+    """`revise_every` (10m by default): an entry already revised is revised at
+    most once per period, whatever the page does between; a change is deferred,
+    never lost. Each request moves the clock a minute: poll k fetches at minute
+    k - 1 and is recorded at minute k."""
+    clock = ManualClock()
+    plain = {"Content-Type": "text/plain; charset=utf-8"}
+    flip = PAGE.replace(b"Something happened.", b"Something else happened.")
+    correction = PAGE.replace(b"Something happened.", b"Something happened at noon.")
+    bodies = [PAGE, flip]
+    requests: list[datetime] = []
+
+    def flipping(handler: BaseHTTPRequestHandler) -> Response:
+        requests.append(clock.advance(minutes=1))
+        return 200, plain, bodies[(len(requests) - 1) % len(bodies)]
+
+    with serve({"/live": flipping}) as base:
+        settings = settings_for(tmp_path, f"{base}/live")
+        store = open_store(settings.database_url, clock=clock)
+        assert [s.outcome if s else None for s in polls(settings, store, times=20)] == ["ok"] * 20
+        revised = [r for r in store.log.read() if r.type == "EntryRevised"]
+        # Twenty polls, nineteen flips: the first revision at once (recorded at
+        # minute 2), the next by the first poll fetching from minute 12 on that
+        # still sees a difference (recorded at 13): two, where every flip was one.
+        assert [r.recorded_at for r in revised] == [requests[1], requests[12]]
+        notes = [
+            note
+            for r in store.log.read()
+            if r.type == "SourcePolled"
+            for note in json.loads(r.payload)["notes"]
+        ]
+        # One note per poll that deferred a change: minutes 3, 5, ... 11, then 14 ... 20.
+        waiting = (
+            "1 revision(s) deferred: an entry already revised is revised again at most once per 10m"
+        )
+        assert notes == [waiting] * 9
+
+        # A real correction, served from minute 20 on, lands with the first poll
+        # fetching ten minutes after the last revision (at 23, recorded at 24).
+        bodies[:] = [correction]
+        polls(settings, store, times=5)
+        store.close()
+    reopened = open_store(settings.database_url)
+    (entry,) = [e for e in reopened.read_model.entries() if "noon" in e.content_html]
+    assert entry.version == 4 and entry.recorded_at == requests[23]
+    reopened.close()
 
 
 def test_a_slow_host_queues_its_polls_without_holding_the_workers(tmp_path: Path) -> None:

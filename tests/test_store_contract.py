@@ -24,6 +24,7 @@ from aggregator.core.events import (
     SourcePolled,
     StoryLinked,
 )
+from aggregator.core.states import EntryDigest
 from aggregator.store.base import EventLog, ReadModel
 from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryEventLog, MemoryReadModel
@@ -279,17 +280,19 @@ def test_one_source_is_read_alone(adapter: Adapter) -> None:
 
 def test_digests_are_the_entries_without_their_content(adapter: Adapter) -> None:
     first = added("a")
-    adapter.log.append([first, revised(first, "t2"), added("b", minute=1), added("c", "other")])
+    adapter.log.append([first, added("b", minute=1), added("c", "other")])
+    adapter.clock.advance(minutes=7)
+    adapter.log.append([revised(first, "t2")])
     catch_up(adapter.log, adapter.model)
     digests = adapter.model.digests("s")
     assert sorted(digests) == ["a", "b"]
     for entry in adapter.model.entries(source="s"):
         digest = digests[entry.key]
-        assert (digest.entry_id, digest.version, digest.content_hash, digest.updated) == (
-            entry.entry_id,
-            entry.version,
-            entry.content_hash,
-            entry.updated,
+        assert digest == EntryDigest(
+            entry.entry_id, entry.version, entry.content_hash, entry.updated, entry.recorded_at
         )
     assert digests["a"].version == 2
+    # When the log recorded each entry's latest version: what damping measures from.
+    assert digests["a"].recorded_at == adapter.clock.now
+    assert digests["b"].recorded_at == adapter.clock.now - timedelta(minutes=7)
     assert adapter.model.digests("nobody") == {}

@@ -109,6 +109,14 @@ class SourceConfig:
         fallback=Fallback("`<feed id>/<name>`", _source_id),
     )
     interval: dt.timedelta = key(kinds.Interval(), "how often it is polled", default="5m")
+    # A page that flips between versions would otherwise add a revision per
+    # poll, forever (see `ingest.plan`).
+    revise_every: dt.timedelta = key(
+        kinds.Duration(dt.timedelta(0), dt.timedelta(days=1)),
+        "after an entry's first revision, at most one more per entry this often; "
+        "a change seen sooner waits, 0 records every change",
+        default="10m",
+    )
     title: str = key(kinds.TEXT, "the outlet, shown in atom:source", fallback=same_as("name"))
     author: str | None = key(kinds.TEXT, "used when the page credits nobody", default=None)
     selectors: Mapping[str, str] = key(

@@ -42,6 +42,7 @@ def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) ->
                 story=None if previous is None else previous.story,
                 arrival=target.next_arrival() if previous is None else previous.arrival,
                 changed=record.position,
+                recorded_at=record.recorded_at,
             )
         )
         source["entry_count"] += previous is None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from aggregator.config import SourceConfig
+from aggregator.config.kinds import show_duration
 from aggregator.core.events import (
     EntryAdded,
     EntryRevised,
@@ -32,7 +34,7 @@ def plan_poll(
 ) -> list[Event]:
     """The events one successful poll should append, oldest entry first."""
     events: list[Event] = []
-    added = revised = unchanged = 0
+    added = revised = unchanged = deferred = 0
     notes = [*fetched.notes, *page.notes]
     seen: set[str] = set()
     for item in sorted(page.entries, key=lambda e: (e.published, e.key)):
@@ -44,6 +46,9 @@ def plan_poll(
         previous = current.get(item.key)
         if previous is not None and previous.content_hash == digest:
             unchanged += 1
+            continue
+        if previous is not None and _damped(source, previous, fetched.fetched_at):
+            deferred += 1
             continue
         common: dict[str, Any] = dict(
             source=source.name,
@@ -78,6 +83,11 @@ def plan_poll(
                     **common,
                 )
             )
+    if deferred:
+        notes.append(
+            f"{deferred} revision(s) deferred: an entry already revised is revised "
+            f"again at most once per {show_duration(source.revise_every)}"
+        )
     events.append(
         SourcePolled(
             source=source.name,
@@ -94,3 +104,19 @@ def plan_poll(
         )
     )
     return events
+
+
+def _damped(source: SourceConfig, previous: RecordedEntry, now: datetime) -> bool:
+    """Whether a change to `previous` waits for a later poll.
+
+    An entry's first revision is recorded at once: correcting an update just
+    posted is the common real case. After that, one revision per
+    `revise_every`, measured from when the log recorded the latest version
+    (so a replayed log, whose states carry the same times, decides the same).
+    A change seen sooner is not lost: the first poll after the period that
+    still sees a different hash records it. So a page flipping between two
+    versions on every poll costs one revision per period, not one per poll.
+    """
+    if not source.revise_every or previous.version < 2 or previous.recorded_at is None:
+        return False
+    return now < previous.recorded_at + source.revise_every

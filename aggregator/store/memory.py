@@ -117,7 +117,7 @@ class MemoryReadModel:
 
     def digests(self, source: str) -> dict[str, EntryDigest]:
         return {
-            e.key: EntryDigest(e.entry_id, e.version, e.content_hash, e.updated)
+            e.key: EntryDigest(e.entry_id, e.version, e.content_hash, e.updated, e.recorded_at)
             for e in self._entries.values()
             if e.source == source
         }

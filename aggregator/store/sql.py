@@ -129,6 +129,7 @@ class EntryRow(SQLModel, table=True):
     story: str | None = Field(default=None, index=True, max_length=64)
     arrival: int = 0
     changed: int = 0
+    recorded_at: str | None = Field(default=None, max_length=32)
 
 
 class SourceRow(SQLModel, table=True):
@@ -426,7 +427,7 @@ _State = TypeVar("_State", EntryState, SourceState)
 _STATE_SHAPES: dict[type, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     EntryState: (
         tuple(f.name for f in fields(EntryState)),
-        ("published", "updated"),
+        ("published", "updated", "recorded_at"),
         ("categories",),
     ),
     SourceState: (
@@ -640,12 +641,19 @@ class SqlReadModel:
             col(EntryRow.version),
             col(EntryRow.content_hash),
             col(EntryRow.updated),
+            col(EntryRow.recorded_at),
         ).where(col(EntryRow.source) == source)
         with self._store.read_session() as session:
             rows = session.connection().execute(query).all()
         return {
-            key: EntryDigest(entry_id, version, digest, parse_time(updated))
-            for key, entry_id, version, digest, updated in rows
+            key: EntryDigest(
+                entry_id,
+                version,
+                digest,
+                parse_time(updated),
+                None if recorded is None else parse_time(recorded),
+            )
+            for key, entry_id, version, digest, updated, recorded in rows
         }
 
     def sources(self) -> dict[str, SourceState]:
