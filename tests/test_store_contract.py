@@ -152,6 +152,17 @@ def test_position_at_a_time(adapter: Adapter) -> None:
     assert records[1].recorded_at - records[0].recorded_at == timedelta(minutes=5)
 
 
+def test_events_recorded_since_a_time_by_source(adapter: Adapter) -> None:
+    start = adapter.clock.now
+    adapter.log.append([added("a"), polled("p1"), added("x", source="other")])
+    adapter.clock.advance(minutes=30)
+    adapter.log.append([added("b"), polled("p2")])
+    assert adapter.log.recorded_since(start - timedelta(seconds=1)) == {"s": 4, "other": 1}
+    # After `when`, not at it: the first batch was recorded at `start` itself.
+    assert adapter.log.recorded_since(start) == {"s": 2}
+    assert adapter.log.recorded_since(adapter.clock.now) == {}
+
+
 def test_read_model_folds_entries_and_source_status(adapter: Adapter) -> None:
     a, b = added("a", minute=1), added("b", minute=2)
     adapter.log.append([a, b, polled("p1")])

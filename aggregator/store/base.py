@@ -52,6 +52,12 @@ class EventLog(Protocol):
         """The highest position recorded at or before `when` (0 if none)."""
         ...
 
+    def recorded_since(self, when: datetime) -> dict[str, int]:
+        """How many events were recorded after `when`, by source (sources with
+        none are left out): how fast each source grows the log. One indexed
+        range of recording times, so asking for the last hour stays cheap."""
+        ...
+
 
 class ReadModel(Protocol):
     def checkpoint(self) -> int:

@@ -7,6 +7,7 @@ past state without touching the persisted projections.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -63,6 +64,9 @@ class MemoryEventLog:
 
     def position_at(self, when: datetime) -> int:
         return sum(1 for _ in itertools.takewhile(lambda r: r.recorded_at <= when, self._records))
+
+    def recorded_since(self, when: datetime) -> dict[str, int]:
+        return dict(Counter(r.source for r in self._records if r.recorded_at > when))
 
 
 class MemoryReadModel:

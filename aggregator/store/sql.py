@@ -421,6 +421,16 @@ class SqlEventLog:
             found = session.exec(query).first()
         return found or 0
 
+    def recorded_since(self, when: datetime) -> dict[str, int]:
+        query = (
+            sa_select(col(EventRecord.source), func.count())
+            .where(col(EventRecord.recorded_at) > format_time(when))
+            .group_by(col(EventRecord.source))
+        )
+        with self._store.read_session() as session:
+            rows = session.connection().execute(query).all()
+        return {source: int(count) for source, count in rows}
+
 
 _State = TypeVar("_State", EntryState, SourceState)
 # Per state type: every field, those stored as time text, those stored as JSON lists.
