@@ -16,18 +16,23 @@ import json
 import socket
 import struct
 import threading
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import feedparser
 import pytest
 
 from aggregator.config import Settings
 from aggregator.core.events import EntryAdded, SourcePolled
+from aggregator.engine.metrics import Metrics
 from aggregator.engine.polls import PollEngine
 from aggregator.follow.runner import Runner
 from aggregator.ingest.poll import PollSummary
+from aggregator.publish.catalog import View
+from aggregator.publish.files import render_merged
 from aggregator.store import open_store
 from aggregator.store.sql import SqlStore
 from tests.http_fixture import Response, serve
@@ -37,13 +42,16 @@ from tests.test_scheduler import PAGE, settings_for
 OK = {"ETag": '"v1"', "Content-Type": "text/plain; charset=utf-8"}
 
 
-def polls(settings: Settings, store: SqlStore, times: int = 1) -> list[PollSummary | None]:
-    """The first source polled `times` in a row by one engine, on a loop of its own."""
+def polls(
+    settings: Settings, store: SqlStore, times: int = 1, source: int = 0
+) -> list[PollSummary | None]:
+    """One source (the first unless told) polled `times` in a row by one engine,
+    on a loop of its own."""
 
     async def run() -> list[PollSummary | None]:
         engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
         try:
-            return [await engine.poll(settings.sources[0]) for _ in range(times)]
+            return [await engine.poll(settings.sources[source]) for _ in range(times)]
         finally:
             await engine.aclose()
 
@@ -116,6 +124,53 @@ def test_a_page_flipping_on_every_poll_is_damped_and_a_correction_still_lands(
     (entry,) = [e for e in reopened.read_model.entries() if "noon" in e.content_html]
     assert entry.version == 4 and entry.recorded_at == requests[23]
     reopened.close()
+
+
+def live_page(label: str, count: int) -> bytes:
+    """A liveblog-text page of `count` updates, a minute apart from midnight."""
+    lines = (
+        f"{n // 60:02d}:{n % 60:02d} GMT – {label} {n}\n\n{label} update number {n}.\n\n"
+        for n in reversed(range(count))
+    )
+    return ("A test live page\n\n" + "".join(lines)).encode()
+
+
+def test_three_flooding_sources_leave_the_good_one_its_share_of_the_merged_feed(
+    tmp_path: Path,
+) -> None:
+    """The merged feed of 100 is shared fairly between the sources of its span
+    (`[feed] fair_span`, 500 latest arrivals): the good source's 12 updates
+    arrived first and 450 flood entries after them, yet all 12 are in
+    /feed.atom; what the floods lose is on the open archive page. /metrics
+    shows which sources grow the log."""
+    plain = {"Content-Type": "text/plain; charset=utf-8"}
+    routes = {"/good": lambda handler: (200, plain, live_page("Good", 12))}
+    for n in range(1, 4):
+        routes[f"/flood{n}"] = lambda handler, n=n: (200, plain, live_page(f"Flood{n}", 150))
+    with serve(routes) as base:
+        urls = [f"{base}/flood{n}" for n in range(1, 4)]
+        settings = settings_for(tmp_path, f"{base}/good", *urls)
+        store = open_store(settings.database_url)
+        for index in range(4):  # the good source first: its entries are the oldest
+            (summary,) = polls(settings, store, source=index)
+            assert summary is not None and summary.added == (12 if index == 0 else 150)
+    model = store.read_model
+    feed = feedparser.parse(render_merged(settings, model))
+    shown = Counter(entry.title.split()[0] for entry in feed.entries)
+    assert shown == {"Good": 12, "Flood1": 30, "Flood2": 29, "Flood3": 29}
+    # Every entry is still reachable: the open archive page has the rest.
+    view = View(settings, model)
+    assert view.paging.pages == 1 and len(view.page(1)) == 462 - 100
+    growth = [
+        line
+        for line in Metrics(settings, store.log, model).exposition().decode().splitlines()
+        if line.startswith("aggregator_source_events_last_hour")
+    ]
+    assert growth == [
+        'aggregator_source_events_last_hour{source="flaky"} 13.0',
+        *(f'aggregator_source_events_last_hour{{source="other{n}"}} 151.0' for n in (1, 2, 3)),
+    ]
+    store.close()
 
 
 def test_a_slow_host_queues_its_polls_without_holding_the_workers(tmp_path: Path) -> None:

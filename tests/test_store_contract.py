@@ -163,6 +163,22 @@ def test_events_recorded_since_a_time_by_source(adapter: Adapter) -> None:
     assert adapter.log.recorded_since(adapter.clock.now) == {}
 
 
+def test_arrival_sources_and_entries_by_arrival_number(adapter: Adapter) -> None:
+    a = added("a", minute=5)
+    adapter.log.append([a, added("x", source="other", minute=1), added("b", minute=3)])
+    adapter.log.append([revised(a, "a2"), added("c", minute=2)])  # a revision keeps its number
+    catch_up(adapter.log, adapter.model)
+    assert adapter.model.arrival_sources(1, 4) == [(1, "s"), (2, "other"), (3, "s"), (4, "s")]
+    assert adapter.model.arrival_sources(2, 3) == [(2, "other"), (3, "s")]
+    assert adapter.model.arrival_sources(5, 9) == []
+    chosen = adapter.model.numbered([4, 1, 3, 99])
+    # Newest first by publication, like every feed; an unknown number is left out.
+    assert [(e.key, e.arrival) for e in chosen] == [("a", 1), ("b", 3), ("c", 4)]
+    assert chosen[0].title == "a2"
+    assert adapter.model.numbered([]) == []
+    assert adapter.model.numbered(range(1, 5)) == adapter.model.arrived(1, 4)
+
+
 def test_read_model_folds_entries_and_source_status(adapter: Adapter) -> None:
     a, b = added("a", minute=1), added("b", minute=2)
     adapter.log.append([a, b, polled("p1")])

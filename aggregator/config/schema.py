@@ -56,6 +56,14 @@ class FeedConfig:
     archive_size: int = key(
         kinds.Integer(1, 10_000), "entries per RFC 5005 archive page", default=100
     )
+    # The window is chosen fairly between sources from this many latest
+    # arrivals (`publish.archive`), so a flooding source cannot push the others out.
+    fair_span: int = key(
+        kinds.Integer(1, 100_000),
+        "the latest arrivals the merged feed is chosen from, fairly between sources "
+        "(at least `max_entries`); the older are archived",
+        default=500,
+    )
     hub: str | None = key(
         kinds.Hub(), "a WebSub hub the feeds advertise and the service pings", default=None
     )

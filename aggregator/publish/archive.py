@@ -67,23 +67,27 @@ class Paging:
     entries: int  # N: the last arrival number
     window: int  # max_entries
     size: int  # archive_size
+    reach: int  # fair_span, at least max_entries: the arrivals the window is chosen from
 
     @classmethod
     def of(cls, feed: FeedConfig, entries: int) -> Paging:
-        return cls(entries=entries, window=feed.max_entries, size=feed.archive_size)
+        reach = max(feed.fair_span, feed.max_entries)
+        return cls(entries=entries, window=feed.max_entries, size=feed.archive_size, reach=reach)
 
     @property
     def archived(self) -> int:
-        """How many entries are on archive pages (the oldest arrivals)."""
-        return max(0, self.entries - self.window)
+        """How many entries are filed on archive pages by number (the oldest
+        arrivals, before the span the window is chosen from)."""
+        return max(0, self.entries - self.reach)
 
     @property
     def pages(self) -> int:
-        """How many archive pages there are; the last one is the open page."""
-        return self.archived // self.size + 1 if self.archived else 0
+        """How many archive pages there are; the last one is the open page. It
+        exists as soon as any entry is left out of the subscription feed."""
+        return self.archived // self.size + 1 if self.entries > self.window else 0
 
     def window_span(self) -> tuple[int, int]:
-        """The first and last arrival number in the subscription feed."""
+        """The first and last arrival number the subscription feed is chosen from."""
         return self.archived + 1, self.entries
 
     def span(self, page: int) -> tuple[int, int]:
@@ -110,20 +114,52 @@ def touched(before: Paging | None, after: Paging, changed: Iterable[int]) -> set
     """
     if after.pages == 0:
         return set()
-    if before is None or (before.window, before.size) != (after.window, after.size):
+    if before is None or (before.window, before.size, before.reach) != (
+        after.window,
+        after.size,
+        after.reach,
+    ):
         return set(range(1, after.pages + 1))
     pages: set[int] = set()
     low, high = sorted((before.archived, after.archived))
     if low < high:
         pages.update(range(after.page_of(low + 1), min(after.page_of(high), after.pages) + 1))
-    if before.pages != after.pages:
-        pages.add(after.pages)
+    if before.entries != after.entries:
+        pages.add(after.pages)  # the span moved: what the window leaves out changed
     for arrival in changed:
         if 0 < arrival <= after.archived:
             pages.add(after.page_of(arrival))
             if arrival == after.archived:
                 pages.add(after.pages)
+        elif after.reach > after.window:
+            pages.add(after.pages)  # in the window's span: perhaps one it leaves out
     return pages
+
+
+def fair_share(arrivals: Iterable[tuple[int, str]], slots: int) -> set[int]:
+    """Which of `arrivals` ((arrival number, source) pairs) the window shows:
+    at most `slots`, shared out max-min fairly between their sources.
+
+    Sources with fewer entries than an even share keep them all, and what they
+    leave is shared evenly by the rest (a share that does not divide goes to
+    the sources with fewer entries, then by name), each taking its latest
+    arrivals. So no source holds more than ceil(slots / sources) while another
+    has an entry left out, and a lone source fills the window. Only arrival
+    numbers and sources count, both fixed by an entry's first event: a
+    revision never moves an entry in or out, and the choice follows from the
+    log alone.
+    """
+    by_source: dict[str, list[int]] = {}
+    for arrival, source in arrivals:
+        by_source.setdefault(source, []).append(arrival)
+    order = sorted(by_source.items(), key=lambda item: (len(item[1]), item[0]))
+    chosen: set[int] = set()
+    remaining = slots
+    for index, (_, numbers) in enumerate(order):
+        take = min(len(numbers), -(-remaining // (len(order) - index)))
+        chosen.update(sorted(numbers, reverse=True)[:take])
+        remaining -= take
+    return chosen
 
 
 def subscription_history(paging: Paging) -> tuple[tuple[str, int], ...]:
@@ -161,7 +197,8 @@ def render_key(settings: Settings, with_entries: Collection[str]) -> str:
     outlets = sorted(
         (s.name, s.id, s.title, s.link) for s in settings.sources if s.name in with_entries
     )
-    text = repr((shown, feed.max_entries, feed.archive_size, outlets, __version__))
+    paged = (feed.max_entries, feed.archive_size, feed.fair_span)
+    text = repr((shown, paged, outlets, __version__))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 

@@ -17,7 +17,7 @@ as the state so that a crash can never leave the two out of step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -94,6 +94,17 @@ class ReadModel(Protocol):
     def arrived(self, first: int, last: int) -> list[EntryState]:
         """The entries whose arrival number is from `first` to `last`, newest first
         (feed order): one stretch of the log's entries in order of appearance."""
+        ...
+
+    def arrival_sources(self, first: int, last: int) -> list[tuple[int, str]]:
+        """(arrival number, source) of the entries whose arrival number is from
+        `first` to `last`, in arrival order: what the merged feed's fair window
+        is chosen from, without reading the entries themselves."""
+        ...
+
+    def numbered(self, arrivals: Collection[int]) -> list[EntryState]:
+        """The entries with these arrival numbers, newest first (feed order);
+        numbers no entry has are left out."""
         ...
 
     def changed_since(self, position: int) -> list[int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -131,6 +131,14 @@ class MemoryReadModel:
 
     def arrived(self, first: int, last: int) -> list[EntryState]:
         return newest_first(e for e in self._entries.values() if first <= e.arrival <= last)
+
+    def arrival_sources(self, first: int, last: int) -> list[tuple[int, str]]:
+        chosen = (e for e in self._entries.values() if first <= e.arrival <= last)
+        return sorted((e.arrival, e.source) for e in chosen)
+
+    def numbered(self, arrivals: Collection[int]) -> list[EntryState]:
+        wanted = set(arrivals)
+        return newest_first(e for e in self._entries.values() if e.arrival in wanted)
 
     def changed_since(self, position: int) -> list[int]:
         return [e.arrival for e in self._entries.values() if e.changed > position]

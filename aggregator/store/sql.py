@@ -32,7 +32,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
@@ -638,6 +638,27 @@ class SqlReadModel:
         with self._store.read_session() as session:
             rows = session.connection().execute(query).all()
         return newest_first(_row_to_state(row, EntryState) for row in rows)
+
+    def arrival_sources(self, first: int, last: int) -> list[tuple[int, str]]:
+        query = (
+            sa_select(col(EntryRow.arrival), col(EntryRow.source))
+            .where(col(EntryRow.arrival) >= first, col(EntryRow.arrival) <= last)
+            .order_by(col(EntryRow.arrival))
+        )
+        with self._store.read_session() as session:
+            rows = session.connection().execute(query).all()
+        return [(int(arrival), str(source)) for arrival, source in rows]
+
+    def numbered(self, arrivals: Collection[int]) -> list[EntryState]:
+        wanted = sorted(set(arrivals))
+        found: list[EntryState] = []
+        with self._store.read_session() as session:
+            for start in range(0, len(wanted), KEY_CHUNK):
+                chunk = wanted[start : start + KEY_CHUNK]
+                query = sa_select(*_ENTRY_COLUMNS).where(col(EntryRow.arrival).in_(chunk))
+                rows = session.connection().execute(query).all()
+                found.extend(_row_to_state(row, EntryState) for row in rows)
+        return newest_first(found)
 
     def changed_since(self, position: int) -> list[int]:
         query = sa_select(col(EntryRow.arrival)).where(col(EntryRow.changed) > position)
