@@ -1,7 +1,8 @@
 """RFC 5005 archived feeds: the merged feed's older entries, on pages that stay put.
 
-A feed reader that polls `/feed.atom` sees the `max_entries` entries that
-reached the log last. One that was away longer, or subscribes late, follows the subscription
+A feed reader that polls `/feed.atom` sees `max_entries` of the entries that
+reached the log last, shared fairly between sources. One that was away longer, or
+subscribes late, follows the subscription
 feed's `prev-archive` link back through archive documents until it meets
 one it has read (RFC 5005 section 4.2); together the documents hold every
 entry exactly once.
@@ -11,18 +12,31 @@ appeared in the log*, never by their publication times. Each entry gets an
 arrival number when its first event is folded (`EntryState.arrival`: 1, 2,
 3, ... with no gaps), and that number never changes:
 
-* of N entries, the subscription feed holds the `max_entries` latest to
-  arrive (arrivals N - max_entries + 1 to N), shown newest first by
-  publication time like every feed here; the A = N - max_entries before
-  them are archived;
+* of N entries, the subscription feed is chosen from the span of the
+  S = max(fair_span, max_entries) latest to arrive (arrivals N - S + 1 to
+  N): at most `max_entries` of them, shared max-min fairly between the
+  sources of the span (`fair_share`), shown newest first by publication
+  time like every feed here; the A = N - S before the span are filed by
+  number;
 * archive page p (1 = oldest) holds arrivals (p - 1) * size + 1 to p * size;
   the pages are 1 to A // size + 1, and the last is the open page, holding
-  the A % size archived entries that do not fill a page yet (possibly none).
+  the A % size filed entries that do not fill a page yet (possibly none)
+  and every entry of the span the subscription feed leaves out. It exists
+  once any entry is left out of the feed.
+
+The fair share is decided by arrival numbers and sources alone, both fixed
+by an entry's first event, so the documents follow from the log and a
+revision never moves an entry between the feed and the open page. A new
+arrival moves the span, so it can move entries between the two (a flooding
+source's older entries leave the feed for the open page, and come back if
+the share grows again); an entry leaves both for its numbered page only
+when the span passes it, and from then on stays there.
 
 So a late-arriving entry (one an outlet published hours ago and the poller
 saw only now) is the newest arrival: it goes into the subscription feed,
-where every subscriber sees it, never into a page readers have already
-walked past. A page's membership is fixed once it is full (its arrivals are
+where every subscriber sees it (or, when its source already has its share,
+onto the open page, which the feed links), never into a page readers have
+already walked past. A page's membership is fixed once it is full (its arrivals are
 all below A, and A only grows), and revisions cannot move an entry, since
 they do not change its arrival number. Ordering by publication time instead
 would refile entries whenever a late one landed between them.
@@ -40,8 +54,10 @@ consider, would show the entry twice to a reader walking the archive, so it
 is not done: a full page's bytes change only when an entry on it is revised
 (or joins a story), and its ETag with them.
 
-Changing `max_entries` or `archive_size` renumbers the pages (they are
-arithmetic on arrival numbers); both are meant to be set once per feed.
+Changing `max_entries`, `archive_size` or `fair_span` renumbers the pages
+(they are arithmetic on arrival numbers); all are meant to be set once per
+feed. With `fair_span` at or below `max_entries` the span is the window and
+the feed is "the `max_entries` latest to arrive".
 """
 
 from __future__ import annotations
