@@ -422,11 +422,16 @@ class SqlEventLog:
         return found or 0
 
     def recorded_since(self, when: datetime) -> dict[str, int]:
-        query = (
-            sa_select(col(EventRecord.source), func.count())
+        # Grouped outside a subquery ordered by time: a plain GROUP BY made
+        # SQLite walk the whole log in source order (ix_events_source) rather
+        # than the range of recorded_at, and the ORDER BY keeps it on the range.
+        recent = (
+            sa_select(col(EventRecord.source))
             .where(col(EventRecord.recorded_at) > format_time(when))
-            .group_by(col(EventRecord.source))
+            .order_by(col(EventRecord.recorded_at))
+            .subquery()
         )
+        query = sa_select(recent.c.source, func.count()).group_by(recent.c.source)
         with self._store.read_session() as session:
             rows = session.connection().execute(query).all()
         return {source: int(count) for source, count in rows}
