@@ -120,8 +120,8 @@ class View:
 
         def read() -> list[EntryState]:
             filed = self.model.arrived(first, last) if first <= last else []
-            if page != self.paging.pages:
-                return filed
+            if page != self.paging.pages or self.paging.reach == self.paging.window:
+                return filed  # a full page, or a span the window takes whole
             return newest_first([*filed, *self.model.numbered(self._split()[1])])
 
         return self._read("page", str(page), read)
