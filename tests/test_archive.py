@@ -28,7 +28,7 @@ from aggregator.core.events import EntryAdded, EntryEvent, EntryRevised, Event, 
 from aggregator.core.model import content_hash
 from aggregator.engine.metrics import Metrics
 from aggregator.publish import catalog, disk
-from aggregator.publish.archive import FULL_PAGE_MAX_AGE, Paging, touched
+from aggregator.publish.archive import FULL_PAGE_MAX_AGE, Paging, fair_share, touched
 from aggregator.publish.catalog import Address
 from aggregator.publish.documents import Documents, Update
 from aggregator.publish.files import regenerate
@@ -57,8 +57,11 @@ def with_feed_keys(config: str, **keys: object) -> str:
 
 
 def write_config(project: Project, max_entries: int, archive_size: int) -> Settings:
+    """The seeds' config, paged by the window alone (`fair_span` = `max_entries`):
+    these tests are about the arithmetic of the pages."""
     base = seed_config_text(project.seeds, project.database, project.output, max_entries)
-    project.config.write_text(with_feed_keys(base, archive_size=archive_size), encoding="utf-8")
+    text = with_feed_keys(base, archive_size=archive_size, fair_span=max_entries)
+    project.config.write_text(text, encoding="utf-8")
     return project.settings()
 
 
@@ -92,21 +95,21 @@ def page_number(url: str) -> int:
 
 
 def test_paging_splits_arrivals_into_a_window_and_fixed_pages() -> None:
-    paging = Paging(entries=46, window=10, size=7)
+    paging = Paging(entries=46, window=10, size=7, reach=10)
     assert paging.archived == 36 and paging.pages == 6
     assert paging.window_span() == (37, 46)
     assert [paging.span(p) for p in (1, 5, 6)] == [(1, 7), (29, 35), (36, 36)]
     assert [paging.full(p) for p in range(1, 7)] == [True] * 5 + [False]
     # Exactly full: the open page exists, empty, so a full page's next-archive always resolves.
-    exact = Paging(entries=24, window=10, size=7)
+    exact = Paging(entries=24, window=10, size=7, reach=10)
     assert exact.archived == 14 and exact.pages == 3 and exact.full(2)
     assert exact.span(3) == (15, 14)
-    assert Paging(entries=10, window=10, size=7).pages == 0
-    assert Paging(entries=11, window=10, size=7).pages == 1
+    assert Paging(entries=10, window=10, size=7, reach=10).pages == 0
+    assert Paging(entries=11, window=10, size=7, reach=10).pages == 1
 
 
 def test_touched_pages_after_new_entries_and_revisions() -> None:
-    before = Paging(entries=46, window=10, size=7)  # pages 1-5 full, 6 open
+    before = Paging(entries=46, window=10, size=7, reach=10)  # pages 1-5 full, 6 open
     assert touched(before, replace(before, entries=47), []) == {6}
     # Page 6 fills with the 42nd archived entry; page 7 opens, empty.
     assert touched(replace(before, entries=51), replace(before, entries=52), []) == {6, 7}
@@ -114,11 +117,47 @@ def test_touched_pages_after_new_entries_and_revisions() -> None:
     assert touched(before, before, [9, 40]) == {2}
     assert touched(before, before, []) == set()  # a poll that changed no entry
     # The empty open page shows the newest archived entry's `updated`.
-    exact = Paging(entries=24, window=10, size=7)
+    exact = Paging(entries=24, window=10, size=7, reach=10)
     assert touched(exact, exact, [14]) == {2, 3}
     assert touched(None, before, []) == set(range(1, 7))
     assert touched(before, replace(before, size=8), []) == set(range(1, 6))
-    assert touched(None, Paging(entries=3, window=10, size=7), [1]) == set()
+    assert touched(None, Paging(entries=3, window=10, size=7, reach=10), [1]) == set()
+
+
+def test_a_wider_span_archives_less_and_the_open_page_takes_what_the_window_leaves() -> None:
+    # 46 entries, a window of 10 chosen from the latest 25: arrivals 1-21 are
+    # filed by number (three full pages, the open page 4 with 21), and the open
+    # page also holds the 15 of arrivals 22-46 the window leaves out.
+    paging = Paging(entries=46, window=10, size=7, reach=25)
+    assert paging.archived == 21 and paging.pages == 4
+    assert paging.window_span() == (22, 46) and paging.span(4) == (22, 21)
+    # Nothing filed by number yet, but entries left out: an open page already.
+    assert Paging(entries=11, window=10, size=7, reach=25).pages == 1
+    assert Paging(entries=10, window=10, size=7, reach=25).pages == 0
+    # Any new entry moves the span, and any entry in it may be one left out.
+    assert touched(paging, replace(paging, entries=47), []) == {4}
+    assert touched(paging, paging, [9, 40]) == {2, 4}
+    assert touched(paging, replace(paging, reach=30), []) == {1, 2, 3}  # 16 filed: 3 pages
+
+
+def test_the_fair_share_of_the_window() -> None:
+    flood = [(n, "flood") for n in range(1, 301)]
+    good = [(n, "good") for n in range(301, 313)]
+    # Alone, a source fills the window with its latest arrivals.
+    assert fair_share(flood, 10) == set(range(291, 301))
+    # Two sources: the good one's 12 are under an even share, so all are shown.
+    assert fair_share([*good, *flood], 100) == set(range(301, 313)) | set(range(213, 301))
+    # Three floods and a good source: 12 for it, 29 or 30 for each flood.
+    three = [(n, f"flood{n % 3}") for n in range(1, 301)]
+    chosen = fair_share([*three, *good], 100)
+    counts = {
+        name: sum(1 for n, s in [*three, *good] if s == name and n in chosen)
+        for name in ("good", "flood0", "flood1", "flood2")
+    }
+    assert counts == {"good": 12, "flood0": 30, "flood1": 29, "flood2": 29}
+    # Fewer entries than slots: every one.
+    assert fair_share(good, 100) == set(range(301, 313))
+    assert fair_share([], 5) == set()
 
 
 def test_archive_size_is_checked(tmp_path: Path) -> None:
@@ -370,11 +409,15 @@ class Generator:
         return events, changed
 
 
-def generated_settings(tmp_path: Path, max_entries: int, archive_size: int) -> Settings:
+def generated_settings(
+    tmp_path: Path, max_entries: int, archive_size: int, fair_span: int | None = None
+) -> Settings:
+    """Paged by the window alone unless a wider `fair_span` is given."""
     urls = {"aljazeera": "aj.txt", "dailyknight": "dk.txt"}
     base = config_text(tmp_path / "gen.db", tmp_path / "feeds", urls, max_entries=max_entries)
     path = tmp_path / "gen.toml"
-    path.write_text(with_feed_keys(base, archive_size=archive_size), encoding="utf-8")
+    keys = {"archive_size": archive_size, "fair_span": fair_span or max_entries}
+    path.write_text(with_feed_keys(base, **keys), encoding="utf-8")
     return load_settings(path, environ={})
 
 
@@ -394,13 +437,19 @@ def documents(publisher: Publisher) -> tuple[bytes, dict[int, tuple[bytes, bool]
     return edition.merged.body, pages
 
 
-@pytest.mark.parametrize("write_files", [True, False], ids=["files", "no-files"])
+@pytest.mark.parametrize(
+    ("write_files", "fair_span"),
+    [(True, None), (False, None), (True, 200)],
+    ids=["files", "no-files", "files-fair-span"],
+)
 def test_a_generated_log_is_partitioned_and_full_pages_keep_their_entries(
-    tmp_path: Path, write_files: bool
+    tmp_path: Path, write_files: bool, fair_span: int | None
 ) -> None:
     """With files, pages are rendered as the log touches them; without, when
-    asked, and forgotten when touched: either way nothing stale is served."""
-    settings = generated_settings(tmp_path, max_entries=60, archive_size=50)
+    asked, and forgotten when touched: either way nothing stale is served. With
+    a window chosen fairly from a wider span, the open page holds what the
+    window leaves out, and still every entry is met exactly once."""
+    settings = generated_settings(tmp_path, max_entries=60, archive_size=50, fair_span=fair_span)
     store = open_store(settings.database_url)
     # The pages are read at the edition each batch's refresh made.
     publisher = Publisher(
@@ -585,8 +634,9 @@ def test_the_migration_numbers_stored_entries_as_a_fold_would(url: str) -> None:
         for column in ("arrival", "changed"):
             session.execute(text(f"DROP INDEX ix_entries_{column}"))
             session.execute(text(f"ALTER TABLE entries DROP COLUMN {column}"))
-        # 0007 comes after it again.
+        # 0007 and 0008 come after it again.
         session.execute(text("ALTER TABLE source_status DROP COLUMN last_error_kind"))
+        session.execute(text("ALTER TABLE entries DROP COLUMN recorded_at"))
         session.execute(text("UPDATE alembic_version SET version_num = '0005'"))
         session.commit()
     store.close()

@@ -12,24 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 import struct
 import threading
+from collections import Counter
 from dataclasses import replace
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import feedparser
 import pytest
 
 from aggregator.config import Settings
 from aggregator.core.events import EntryAdded, SourcePolled
+from aggregator.engine.metrics import Metrics
 from aggregator.engine.polls import PollEngine
 from aggregator.follow.runner import Runner
 from aggregator.ingest.poll import PollSummary
+from aggregator.publish.catalog import View
+from aggregator.publish.files import render_merged
 from aggregator.store import open_store
+from aggregator.store.catchup import catch_up
+from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
 from tests.http_fixture import Response, serve
-from tests.support import HeldModel
+from tests.support import HeldModel, ManualClock
 from tests.test_scheduler import PAGE, settings_for
 
 OK = {"ETag": '"v1"', "Content-Type": "text/plain; charset=utf-8"}
@@ -67,6 +76,107 @@ def test_every_poll_shares_one_client_and_keeps_its_connection(tmp_path: Path) -
     assert outcomes == ["ok"] + ["not-modified"] * 4
     # Five requests, one TCP connection: no poll built a client of its own.
     assert len(ports) == 5 and len(set(ports)) == 1
+
+
+def test_a_page_flipping_on_every_poll_is_damped_and_a_correction_still_lands(
+    tmp_path: Path,
+) -> None:
+    """`revise_every` (10m by default): an entry already revised is revised at
+    most once per period, whatever the page does between; a change is deferred,
+    never lost. Each request moves the clock a minute: poll k fetches at minute
+    k - 1 and is recorded at minute k."""
+    clock = ManualClock()
+    plain = {"Content-Type": "text/plain; charset=utf-8"}
+    flip = PAGE.replace(b"Something happened.", b"Something else happened.")
+    correction = PAGE.replace(b"Something happened.", b"Something happened at noon.")
+    bodies = [PAGE, flip]
+    requests: list[datetime] = []
+
+    def flipping(handler: BaseHTTPRequestHandler) -> Response:
+        requests.append(clock.advance(minutes=1))
+        return 200, plain, bodies[(len(requests) - 1) % len(bodies)]
+
+    with serve({"/live": flipping}) as base:
+        settings = settings_for(tmp_path, f"{base}/live")
+        store = open_store(settings.database_url, clock=clock)
+        assert [s.outcome if s else None for s in polls(settings, store, times=20)] == ["ok"] * 20
+        revised = [r for r in store.log.read() if r.type == "EntryRevised"]
+        # Twenty polls, nineteen flips: the first revision at once (recorded at
+        # minute 2), the next by the first poll fetching from minute 12 on that
+        # still sees a difference (recorded at 13): two, where every flip was one.
+        assert [r.recorded_at for r in revised] == [requests[1], requests[12]]
+        notes = [
+            note
+            for r in store.log.read()
+            if r.type == "SourcePolled"
+            for note in json.loads(r.payload)["notes"]
+        ]
+        # One note per poll that deferred a change: minutes 3, 5, ... 11, then 14 ... 20.
+        waiting = (
+            "1 revision(s) deferred: an entry already revised is revised again at most once per 10m"
+        )
+        assert notes == [waiting] * 9
+
+        # A real correction, served from minute 20 on, lands with the first poll
+        # fetching ten minutes after the last revision (at 23, recorded at 24).
+        bodies[:] = [correction]
+        polls(settings, store, times=5)
+        store.close()
+    reopened = open_store(settings.database_url)
+    (entry,) = [e for e in reopened.read_model.entries() if "noon" in e.content_html]
+    assert entry.version == 4 and entry.recorded_at == requests[23]
+    reopened.close()
+
+
+def live_page(label: str, count: int) -> bytes:
+    """A liveblog-text page of `count` updates, a minute apart from midnight."""
+    lines = (
+        f"{n // 60:02d}:{n % 60:02d} GMT – {label} {n}\n\n{label} update number {n}.\n\n"
+        for n in reversed(range(count))
+    )
+    return ("A test live page\n\n" + "".join(lines)).encode()
+
+
+def test_three_flooding_sources_leave_the_good_one_its_share_of_the_merged_feed(
+    tmp_path: Path,
+) -> None:
+    """The merged feed of 100 is shared fairly between the sources of its span
+    (`[feed] fair_span`, 500 latest arrivals): the good source's 12 updates
+    arrived first and 450 flood entries after them, yet all 12 are in
+    /feed.atom; what the floods lose is on the open archive page. /metrics
+    shows which sources grow the log."""
+    plain = {"Content-Type": "text/plain; charset=utf-8"}
+    routes = {"/good": lambda handler: (200, plain, live_page("Good", 12))}
+    for n in range(1, 4):
+        routes[f"/flood{n}"] = lambda handler, n=n: (200, plain, live_page(f"Flood{n}", 150))
+    with serve(routes) as base:
+        urls = [f"{base}/flood{n}" for n in range(1, 4)]
+        settings = settings_for(tmp_path, f"{base}/good", *urls)
+        store = open_store(settings.database_url)
+        for index in range(4):  # the good source first: its entries are the oldest
+            (summary,) = polls(settings, store, source=index)
+            assert summary is not None and summary.added == (12 if index == 0 else 150)
+    model = store.read_model
+    merged = render_merged(settings, model)
+    shown = Counter(entry.title.split()[0] for entry in feedparser.parse(merged).entries)
+    assert shown == {"Good": 12, "Flood1": 30, "Flood2": 29, "Flood3": 29}
+    # The choice follows from the log: a replay renders the same bytes.
+    replayed = MemoryReadModel()
+    catch_up(store.log, replayed)
+    assert render_merged(settings, replayed) == merged
+    # Every entry is still reachable: the open archive page has the rest.
+    view = View(settings, model)
+    assert view.paging.pages == 1 and len(view.page(1)) == 462 - 100
+    growth = [
+        line
+        for line in Metrics(settings, store.log, model).exposition().decode().splitlines()
+        if line.startswith("aggregator_source_events_last_hour")
+    ]
+    assert growth == [
+        'aggregator_source_events_last_hour{source="flaky"} 13.0',
+        *(f'aggregator_source_events_last_hour{{source="other{n}"}} 151.0' for n in (1, 2, 3)),
+    ]
+    store.close()
 
 
 def test_a_slow_host_queues_its_polls_without_holding_the_workers(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,8 @@ from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryReadModel
 from aggregator.store.sql import SqlStore
 from tests.conftest import seed_config_text
-from tests.support import SEEDS
+from tests.support import SEEDS, ManualClock
+from tests.test_store_contract import added, revised
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -61,7 +62,7 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(
     # Build what create_all made in earlier builds: the tables, no version table,
     # and none of the columns added since (the entries' story came in 0005, their
     # arrival and changed in 0006, the sources' last_error_kind in 0007, the
-    # unique index on entry_id in 0008).
+    # unique index on entry_id in 0008, the entries' recorded_at in 0009).
     store = SqlStore(url)
     store.create_schema()
     store.log.append([poll_event(1)])
@@ -74,6 +75,7 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(
             session.execute(text(f"DROP INDEX ix_entries_{column}"))
             session.execute(text(f"ALTER TABLE entries DROP COLUMN {column}"))
         session.execute(text("ALTER TABLE source_status DROP COLUMN last_error_kind"))
+        session.execute(text("ALTER TABLE entries DROP COLUMN recorded_at"))
         if not had_not_before:
             session.execute(text("ALTER TABLE source_status DROP COLUMN not_before"))
         session.commit()
@@ -86,7 +88,7 @@ def test_a_database_from_before_migrations_is_stamped_and_upgraded(
         columns = {c["name"] for c in inspect(reopened.engine).get_columns("source_status")}
         assert {"not_before", "last_error_kind"} <= columns
         entry_columns = {c["name"] for c in inspect(reopened.engine).get_columns("entries")}
-        assert {"story", "arrival", "changed"} <= entry_columns
+        assert {"story", "arrival", "changed", "recorded_at"} <= entry_columns
         assert [r.event_key for r in reopened.log.read()] == ["poll:s:p1"]
         assert reopened.log.append([poll_event(2)])[0].position == 2
     finally:
@@ -118,6 +120,7 @@ def test_the_error_kind_migration_sets_what_a_fold_would(url: str) -> None:
     catch_up(store.log, expected)
     with store.write_session() as session:
         session.execute(text("ALTER TABLE source_status DROP COLUMN last_error_kind"))
+        session.execute(text("ALTER TABLE entries DROP COLUMN recorded_at"))
         session.execute(text("UPDATE alembic_version SET version_num = '0006'"))
         session.commit()
     store.close()
@@ -175,6 +178,7 @@ def test_the_entry_id_migration_renames_shared_ids_as_a_fold_would(url: str) -> 
         session.execute(
             text("UPDATE entries SET entry_id = :id WHERE source = 'spoof'"), {"id": taken}
         )
+        session.execute(text("ALTER TABLE entries DROP COLUMN recorded_at"))  # 0009's
         session.execute(text("UPDATE alembic_version SET version_num = '0007'"))
         session.commit()
     store.close()
@@ -184,6 +188,31 @@ def test_the_entry_id_migration_renames_shared_ids_as_a_fold_would(url: str) -> 
         assert migrated == {(e.source, e.key): e.entry_id for e in expected.entries()}
         assert migrated[("spoof", "2")] == f"{taken}/spoof/5/spoof/5"
         assert len(set(migrated.values())) == len(migrated) == 5
+    finally:
+        reopened.close()
+
+
+def test_the_recorded_at_migration_sets_what_a_fold_would(url: str) -> None:
+    clock = ManualClock()
+    store = open_store(url, clock=clock)
+    first = added("a")
+    store.log.append([first, added("b")])
+    clock.advance(minutes=12)
+    store.log.append([revised(first, "t2")])
+    catch_up(store.log, store.read_model)
+    expected = MemoryReadModel()
+    catch_up(store.log, expected)
+    with store.write_session() as session:
+        session.execute(text("ALTER TABLE entries DROP COLUMN recorded_at"))
+        session.execute(text("UPDATE alembic_version SET version_num = '0008'"))
+        session.commit()
+    store.close()
+    reopened: SqlStore = open_store(url)
+    try:
+        migrated = reopened.read_model.digests("s")
+        assert migrated == expected.digests("s")
+        assert migrated["a"].recorded_at == clock.now
+        assert migrated["b"].recorded_at == clock.now - timedelta(minutes=12)
     finally:
         reopened.close()
 

@@ -24,6 +24,7 @@ from aggregator.core.events import (
     SourcePolled,
     StoryLinked,
 )
+from aggregator.core.states import EntryDigest
 from aggregator.store.base import EventLog, ReadModel
 from aggregator.store.catchup import catch_up
 from aggregator.store.memory import MemoryEventLog, MemoryReadModel
@@ -149,6 +150,33 @@ def test_position_at_a_time(adapter: Adapter) -> None:
     assert adapter.log.position_at(adapter.clock.now) == 2
     records = list(adapter.log.read())
     assert records[1].recorded_at - records[0].recorded_at == timedelta(minutes=5)
+
+
+def test_events_recorded_since_a_time_by_source(adapter: Adapter) -> None:
+    start = adapter.clock.now
+    adapter.log.append([added("a"), polled("p1"), added("x", source="other")])
+    adapter.clock.advance(minutes=30)
+    adapter.log.append([added("b"), polled("p2")])
+    assert adapter.log.recorded_since(start - timedelta(seconds=1)) == {"s": 4, "other": 1}
+    # After `when`, not at it: the first batch was recorded at `start` itself.
+    assert adapter.log.recorded_since(start) == {"s": 2}
+    assert adapter.log.recorded_since(adapter.clock.now) == {}
+
+
+def test_arrival_sources_and_entries_by_arrival_number(adapter: Adapter) -> None:
+    a = added("a", minute=5)
+    adapter.log.append([a, added("x", source="other", minute=1), added("b", minute=3)])
+    adapter.log.append([revised(a, "a2"), added("c", minute=2)])  # a revision keeps its number
+    catch_up(adapter.log, adapter.model)
+    assert adapter.model.arrival_sources(1, 4) == [(1, "s"), (2, "other"), (3, "s"), (4, "s")]
+    assert adapter.model.arrival_sources(2, 3) == [(2, "other"), (3, "s")]
+    assert adapter.model.arrival_sources(5, 9) == []
+    chosen = adapter.model.numbered([4, 1, 3, 99])
+    # Newest first by publication, like every feed; an unknown number is left out.
+    assert [(e.key, e.arrival) for e in chosen] == [("a", 1), ("b", 3), ("c", 4)]
+    assert chosen[0].title == "a2"
+    assert adapter.model.numbered([]) == []
+    assert adapter.model.numbered(range(1, 5)) == adapter.model.arrived(1, 4)
 
 
 def test_read_model_folds_entries_and_source_status(adapter: Adapter) -> None:
@@ -279,19 +307,21 @@ def test_one_source_is_read_alone(adapter: Adapter) -> None:
 
 def test_digests_are_the_entries_without_their_content(adapter: Adapter) -> None:
     first = added("a")
-    adapter.log.append([first, revised(first, "t2"), added("b", minute=1), added("c", "other")])
+    adapter.log.append([first, added("b", minute=1), added("c", "other")])
+    adapter.clock.advance(minutes=7)
+    adapter.log.append([revised(first, "t2")])
     catch_up(adapter.log, adapter.model)
     digests = adapter.model.digests("s")
     assert sorted(digests) == ["a", "b"]
     for entry in adapter.model.entries(source="s"):
         digest = digests[entry.key]
-        assert (digest.entry_id, digest.version, digest.content_hash, digest.updated) == (
-            entry.entry_id,
-            entry.version,
-            entry.content_hash,
-            entry.updated,
+        assert digest == EntryDigest(
+            entry.entry_id, entry.version, entry.content_hash, entry.updated, entry.recorded_at
         )
     assert digests["a"].version == 2
+    # When the log recorded each entry's latest version: what damping measures from.
+    assert digests["a"].recorded_at == adapter.clock.now
+    assert digests["b"].recorded_at == adapter.clock.now - timedelta(minutes=7)
     assert adapter.model.digests("nobody") == {}
 
 

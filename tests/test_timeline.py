@@ -524,6 +524,12 @@ class _Failing:
     def arrived(self, *args: Any) -> list[EntryState]:
         return self._read("arrived", *args)
 
+    def arrival_sources(self, *args: Any) -> list[tuple[int, str]]:
+        return self._read("arrival_sources", *args)
+
+    def numbered(self, *args: Any) -> list[EntryState]:
+        return self._read("numbered", *args)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 

@@ -54,7 +54,7 @@ def site(project: Project, clock: ManualClock) -> Iterator[Site]:
     session = PipelineSession(project.settings(), clock)
     session.collect()
     settings = session.settings
-    metrics = Metrics(settings, session.store.log, session.store.read_model)
+    metrics = Metrics(settings, session.store.log, session.store.read_model, clock)
     # min_refresh=0: every request looks at the log, so the tests need no sleeping.
     publisher = Publisher(
         settings,
@@ -207,6 +207,26 @@ def test_index_health_and_metrics(site: Site) -> None:
         line for line in lines if line.startswith("aggregator_feed_regeneration_seconds_count")
     ]
     assert renders == ["aggregator_feed_regeneration_seconds_count 1.0"]
+
+
+def test_metrics_show_each_sources_growth_of_the_log_in_the_last_hour(site: Site) -> None:
+    """From the log, so a restarted process shows it too: every event of the
+    collect (the log's 50: entries, polls, story links), then none once an hour
+    has passed."""
+
+    def growth() -> list[str]:
+        lines = site.get("/metrics").text.splitlines()
+        return [line for line in lines if line.startswith("aggregator_source_events_last_hour")]
+
+    assert growth() == [
+        'aggregator_source_events_last_hour{source="aljazeera"} 42.0',
+        'aggregator_source_events_last_hour{source="dailyknight"} 8.0',
+    ]
+    site.session.clock.advance(minutes=61)
+    assert growth() == [
+        'aggregator_source_events_last_hour{source="aljazeera"} 0.0',
+        'aggregator_source_events_last_hour{source="dailyknight"} 0.0',
+    ]
 
 
 def test_publisher_renders_once_per_log_position(site: Site) -> None:

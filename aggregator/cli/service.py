@@ -64,7 +64,7 @@ class Service:
         cls, settings: Settings, store: SqlStore, poll: bool, shard: Shard | None = None
     ) -> Service:
         log, model = store.log, store.read_model
-        metrics = Metrics(settings, log, model)
+        metrics = Metrics(settings, log, model, store.clock)
         # Always there, idle until a hub is configured (a reload may add one).
         notifier = HubNotifier(on_result=metrics.record_hub_ping)
         publisher = Publisher(

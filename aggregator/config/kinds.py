@@ -82,7 +82,8 @@ class Integer(Kind[int]):
 class Duration(Kind[timedelta]):
     def __init__(self, low: timedelta, high: timedelta) -> None:
         self.low, self.high = low, high
-        self.expected = f"a duration such as '30s' or '5m', from {_show(low)} to {_show(high)}"
+        span = f"from {show_duration(low)} to {show_duration(high)}"
+        self.expected = f"a duration such as '30s' or '5m', {span}"
 
     def read(self, value: object, at: Place) -> timedelta:
         seconds = parse_duration(value)
@@ -103,7 +104,7 @@ class Interval(Kind[timedelta]):
         local = parts.scheme == "file" or parts.hostname in LOOPBACK_HOSTS
         low = MIN_LOCAL_INTERVAL if local else MIN_INTERVAL
         seconds = parse_duration(value)
-        expected = f"{self.duration}, from {_show(low)} to 7 days"
+        expected = f"{self.duration}, from {show_duration(low)} to 7 days"
         if seconds is None:
             raise at.fail(f"expected {expected}, got {got(value)}")
         if not _within(seconds, low, MAX_INTERVAL):
@@ -394,7 +395,8 @@ def _check_port(parts: SplitResult, value: str, at: Place) -> None:
         raise at.fail(f"expected a port from 0 to 65535 after the host, got {value!r}") from None
 
 
-def _show(value: timedelta) -> str:
+def show_duration(value: timedelta) -> str:
+    """A duration as the config writes it: "10m", "1h", "90s"."""
     seconds = int(value.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds and seconds % size == 0:

@@ -56,6 +56,14 @@ class FeedConfig:
     archive_size: int = key(
         kinds.Integer(1, 10_000), "entries per RFC 5005 archive page", default=100
     )
+    # The window is chosen fairly between sources from this many latest
+    # arrivals (`publish.archive`), so a flooding source cannot push the others out.
+    fair_span: int = key(
+        kinds.Integer(1, 100_000),
+        "the latest arrivals the merged feed is chosen from, fairly between sources "
+        "(at least `max_entries`); the older are archived",
+        default=500,
+    )
     hub: str | None = key(
         kinds.Hub(), "a WebSub hub the feeds advertise and the service pings", default=None
     )
@@ -109,6 +117,14 @@ class SourceConfig:
         fallback=Fallback("`<feed id>/<name>`", _source_id),
     )
     interval: dt.timedelta = key(kinds.Interval(), "how often it is polled", default="5m")
+    # A page that flips between versions would otherwise add a revision per
+    # poll, forever (see `ingest.plan`).
+    revise_every: dt.timedelta = key(
+        kinds.Duration(dt.timedelta(0), dt.timedelta(days=1)),
+        "after an entry's first revision, at most one more per entry this often; "
+        "a change seen sooner waits, 0 records every change",
+        default="10m",
+    )
     title: str = key(kinds.TEXT, "the outlet, shown in atom:source", fallback=same_as("name"))
     author: str | None = key(kinds.TEXT, "used when the page credits nobody", default=None)
     selectors: Mapping[str, str] = key(

@@ -44,6 +44,7 @@ def fold(target: FoldTarget, record: StoredEvent, event: Event | None = None) ->
                 story=None if previous is None else previous.story,
                 arrival=arrival,
                 changed=record.position,
+                recorded_at=record.recorded_at,
             )
         )
         source["entry_count"] += previous is None

@@ -54,6 +54,10 @@ class EntryState:
     # or a later `StoryLinked` (which leaves `position` alone). What tells the
     # publisher which archive pages a stretch of the log touched.
     changed: int = 0
+    # When the log recorded the entry's latest version (the `recorded_at` of
+    # the event at `position`): what a poll's damping of revisions measures
+    # from (`ingest.plan`), read from the log so a replay decides the same.
+    recorded_at: datetime | None = None
 
 
 class RecordedEntry(Protocol):
@@ -71,6 +75,9 @@ class RecordedEntry(Protocol):
     @property
     def updated(self) -> datetime: ...
 
+    @property
+    def recorded_at(self) -> datetime | None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class EntryDigest:
@@ -80,6 +87,7 @@ class EntryDigest:
     version: int
     content_hash: str
     updated: datetime
+    recorded_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

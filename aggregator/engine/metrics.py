@@ -8,7 +8,8 @@ Two kinds, kept apart on purpose:
   when the process restarts, which Prometheus' `rate()` expects;
 * gauges read from the source projection at scrape time (last success, consecutive
   failures, the kind of a failing source's last failure, next poll, entry count
-  per source, log head). These come from the
+  per source, log head), and from the log itself (the events each source added
+  in the last hour: its growth, one indexed count). These come from the
   log, so they are right in a `serve` process that polls nothing and after a
   restart, and agree with `aggregator sources` and `/healthz` (all three come
   from `engine.status.source_statuses`; under `run` the next poll is the
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from prometheus_client import (
     CollectorRegistry,
@@ -35,6 +36,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from aggregator.config import Settings
+from aggregator.core.clock import utc_now
 from aggregator.core.errors import StoreUnavailable
 from aggregator.engine.status import source_statuses
 from aggregator.ingest.poll import PollSummary
@@ -46,11 +48,17 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
+GROWTH_PERIOD = timedelta(hours=1)
+
+
 class _SourceGauges(Collector):
-    def __init__(self, settings: Settings, log: EventLog, model: ReadModel) -> None:
+    def __init__(
+        self, settings: Settings, log: EventLog, model: ReadModel, clock: Callable[[], datetime]
+    ) -> None:
         self.settings = settings
         self._log = log
         self._model = model
+        self._clock = clock
         # What a scheduler in this process has planned (see `Metrics.follow_schedule`).
         self.scheduled: Callable[[], Mapping[str, datetime | None]] = dict
 
@@ -80,6 +88,12 @@ class _SourceGauges(Collector):
         entries = GaugeMetricFamily(
             "aggregator_source_entries", "Entries the source has in the log", labels=labels
         )
+        growth = GaugeMetricFamily(
+            "aggregator_source_events_last_hour",
+            "Events the log recorded for the source in the last hour, of every kind: "
+            "how fast it grows the log",
+            labels=labels,
+        )
         failing = GaugeMetricFamily(
             "aggregator_source_failing",
             "1 while the source's last poll failed, by the failure's kind (no-updates, ...)",
@@ -91,6 +105,7 @@ class _SourceGauges(Collector):
         try:
             states = self._model.sources()
             log_head = self._log.head()
+            recent = self._log.recorded_since(self._clock() - GROWTH_PERIOD)
         except StoreUnavailable:
             up.add_metric([], 0)
             yield up
@@ -102,6 +117,7 @@ class _SourceGauges(Collector):
             name = status.name
             failures.add_metric([name], status.failures)
             entries.add_metric([name], status.entries)
+            growth.add_metric([name], recent.get(name, 0))
             if status.error_kind is not None:
                 failing.add_metric([name, status.error_kind], 1)
             if status.last_success is not None:
@@ -114,11 +130,17 @@ class _SourceGauges(Collector):
             "aggregator_log_head_position", "Position of the newest event in the log"
         )
         head.add_metric([], log_head)
-        yield from (up, success, polled, failures, failing, upcoming, entries, head)
+        yield from (up, success, polled, failures, failing, upcoming, entries, growth, head)
 
 
 class Metrics:
-    def __init__(self, settings: Settings, log: EventLog, model: ReadModel) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log: EventLog,
+        model: ReadModel,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.polls = Counter(
             "aggregator_polls",
@@ -156,7 +178,7 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
-        self._gauges = _SourceGauges(settings, log, model)
+        self._gauges = _SourceGauges(settings, log, model, clock)
         # The labelled series this process created for each source, to drop them
         # when the source is removed from the configuration.
         self._series: dict[str, set[tuple[Counter | Histogram, tuple[str, ...]]]] = {}

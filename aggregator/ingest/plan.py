@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from aggregator.config import SourceConfig
+from aggregator.config.kinds import show_duration
 from aggregator.core.events import (
     EntryAdded,
     EntryRevised,
@@ -72,7 +74,7 @@ def plan_poll(
     the page's `given_ids`: the store's `ReadModel.owners`.
     """
     events: list[Event] = []
-    added = revised = unchanged = 0
+    added = revised = unchanged = deferred = 0
     notes = [*fetched.notes, *page.notes]
     seen: set[str] = set()
     claimants: set[str] = set()
@@ -85,6 +87,9 @@ def plan_poll(
         previous = current.get(item.key)
         if previous is not None and previous.content_hash == digest:
             unchanged += 1
+            continue
+        if previous is not None and _damped(source, previous, fetched.fetched_at):
+            deferred += 1
             continue
         common: dict[str, Any] = dict(
             source=source.name,
@@ -128,6 +133,11 @@ def plan_poll(
             f"entries gave ids that entries of {', '.join(sorted(map(repr, claimants)))} hold;"
             " they were given ids of this source's own"
         )
+    if deferred:
+        notes.append(
+            f"{deferred} revision(s) deferred: an entry already revised is revised "
+            f"again at most once per {show_duration(source.revise_every)}"
+        )
     events.append(
         SourcePolled(
             source=source.name,
@@ -170,3 +180,19 @@ def _new_id(
         why, claimant = f"is the id of an entry of {owner!r}", owner
     shown = repr(given if len(given) <= 80 else f"{given[:80]}...")
     return own, f"the id given, {shown}, {why}; the entry's is {own}", claimant
+
+
+def _damped(source: SourceConfig, previous: RecordedEntry, now: datetime) -> bool:
+    """Whether a change to `previous` waits for a later poll.
+
+    An entry's first revision is recorded at once: correcting an update just
+    posted is the common real case. After that, one revision per
+    `revise_every`, measured from when the log recorded the latest version
+    (so a replayed log, whose states carry the same times, decides the same).
+    A change seen sooner is not lost: the first poll after the period that
+    still sees a different hash records it. So a page flipping between two
+    versions on every poll costs one revision per period, not one per poll.
+    """
+    if not source.revise_every or previous.version < 2 or previous.recorded_at is None:
+        return False
+    return now < previous.recorded_at + source.revise_every

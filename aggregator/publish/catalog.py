@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from aggregator.config import NAME_PATTERN, FeedConfig, Settings, SourceConfig
-from aggregator.core.states import EntryState, SourceState
+from aggregator.core.states import EntryState, SourceState, newest_first
 from aggregator.publish import atom, jsonfeed, timeline
-from aggregator.publish.archive import Paging, page_history, subscription_history
+from aggregator.publish.archive import Paging, fair_share, page_history, subscription_history
 from aggregator.store.base import ReadModel
 
 STORY_PREFIX = "story:"  # a story id is this and a hex digest (`follow.stories.cluster.story_id`)
@@ -93,6 +93,7 @@ class View:
         self.outlets = {source.name: source for source in settings.sources}
         self._states = states
         self._entries: dict[tuple[str, str], list[EntryState]] = {}
+        self._shares: tuple[set[int], set[int]] | None = None
 
     def states(self) -> Mapping[str, SourceState]:
         if self._states is None:
@@ -100,9 +101,10 @@ class View:
         return self._states
 
     def window(self) -> list[EntryState]:
-        """The merged feed's entries: the `max_entries` that arrived last, newest
-        first (see `publish.archive`); the timeline shows the same."""
-        return self._read("window", "", lambda: self.model.arrived(*self.paging.window_span()))
+        """The merged feed's entries, newest first: at most `max_entries` of the
+        latest arrivals, shared fairly between sources (see `publish.archive`);
+        the timeline shows the same."""
+        return self._read("window", "", lambda: self.model.numbered(self._split()[0]))
 
     def source(self, name: str) -> list[EntryState]:
         limit = self.settings.feed.max_entries
@@ -112,9 +114,26 @@ class View:
         return self._read("story", story, lambda: self.model.entries(story=story))
 
     def page(self, page: int) -> list[EntryState]:
+        """Archive page `page`: its stretch of arrival numbers, and on the open
+        page the entries of the window's span that the window leaves out."""
         first, last = self.paging.span(page)
-        read = lambda: self.model.arrived(first, last) if first <= last else []  # noqa: E731
+
+        def read() -> list[EntryState]:
+            filed = self.model.arrived(first, last) if first <= last else []
+            if page != self.paging.pages or self.paging.reach == self.paging.window:
+                return filed  # a full page, or a span the window takes whole
+            return newest_first([*filed, *self.model.numbered(self._split()[1])])
+
         return self._read("page", str(page), read)
+
+    def _split(self) -> tuple[set[int], set[int]]:
+        """The arrival numbers of the window's span that the window shows, and
+        those it leaves out: one read of the span's numbers and sources."""
+        if self._shares is None:
+            span = self.model.arrival_sources(*self.paging.window_span())
+            shown = fair_share(span, self.paging.window)
+            self._shares = shown, {arrival for arrival, _ in span} - shown
+        return self._shares
 
     def _read(self, what: str, name: str, read: Callable[[], list[EntryState]]) -> list[EntryState]:
         key = (what, name)

@@ -27,11 +27,20 @@ def read_baseline(directory: Path) -> Baseline | None:
     or unreadable."""
     try:
         data = json.loads((directory / ARCHIVE_STATE).read_text(encoding="utf-8"))
-        paging = Paging(int(data["entries"]), int(data["window"]), int(data["size"]))
+        window = int(data["window"])
+        # A state file from before `fair_span` paged by the window alone.
+        reach = int(data.get("reach", window))
+        paging = Paging(int(data["entries"]), window, int(data["size"]), reach)
         baseline = Baseline(paging, int(data["position"]), str(data["key"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if paging.window < 1 or paging.size < 1 or paging.entries < 0 or baseline.position < 0:
+    if (
+        paging.window < 1
+        or paging.size < 1
+        or paging.reach < paging.window
+        or paging.entries < 0
+        or baseline.position < 0
+    ):
         return None
     return baseline
 
@@ -43,6 +52,7 @@ def write_baseline(directory: Path, baseline: Baseline) -> None:
         "entries": paging.entries,
         "window": paging.window,
         "size": paging.size,
+        "reach": paging.reach,
         "key": baseline.key,
     }
     write_atomic(directory / ARCHIVE_STATE, (json.dumps(data, sort_keys=True) + "\n").encode())

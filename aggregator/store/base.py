@@ -19,7 +19,7 @@ another (`core.fold`), and the SQL adapter's unique index enforces it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -55,6 +55,12 @@ class EventLog(Protocol):
 
     def position_at(self, when: datetime) -> int:
         """The highest position recorded at or before `when` (0 if none)."""
+        ...
+
+    def recorded_since(self, when: datetime) -> dict[str, int]:
+        """How many events were recorded after `when`, by source (sources with
+        none are left out): how fast each source grows the log. One indexed
+        range of recording times, so asking for the last hour stays cheap."""
         ...
 
 
@@ -102,6 +108,17 @@ class ReadModel(Protocol):
     def arrived(self, first: int, last: int) -> list[EntryState]:
         """The entries whose arrival number is from `first` to `last`, newest first
         (feed order): one stretch of the log's entries in order of appearance."""
+        ...
+
+    def arrival_sources(self, first: int, last: int) -> list[tuple[int, str]]:
+        """(arrival number, source) of the entries whose arrival number is from
+        `first` to `last`, in arrival order: what the merged feed's fair window
+        is chosen from, without reading the entries themselves."""
+        ...
+
+    def numbered(self, arrivals: Collection[int]) -> list[EntryState]:
+        """The entries with these arrival numbers, newest first (feed order);
+        numbers no entry has are left out."""
         ...
 
     def changed_since(self, position: int) -> list[int]:

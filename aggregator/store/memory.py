@@ -7,7 +7,8 @@ past state without touching the persisted projections.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +64,9 @@ class MemoryEventLog:
 
     def position_at(self, when: datetime) -> int:
         return sum(1 for _ in itertools.takewhile(lambda r: r.recorded_at <= when, self._records))
+
+    def recorded_since(self, when: datetime) -> dict[str, int]:
+        return dict(Counter(r.source for r in self._records if r.recorded_at > when))
 
 
 class MemoryReadModel:
@@ -122,7 +126,7 @@ class MemoryReadModel:
 
     def digests(self, source: str) -> dict[str, EntryDigest]:
         return {
-            e.key: EntryDigest(e.entry_id, e.version, e.content_hash, e.updated)
+            e.key: EntryDigest(e.entry_id, e.version, e.content_hash, e.updated, e.recorded_at)
             for e in self._entries.values()
             if e.source == source
         }
@@ -135,6 +139,14 @@ class MemoryReadModel:
 
     def arrived(self, first: int, last: int) -> list[EntryState]:
         return newest_first(e for e in self._entries.values() if first <= e.arrival <= last)
+
+    def arrival_sources(self, first: int, last: int) -> list[tuple[int, str]]:
+        chosen = (e for e in self._entries.values() if first <= e.arrival <= last)
+        return sorted((e.arrival, e.source) for e in chosen)
+
+    def numbered(self, arrivals: Collection[int]) -> list[EntryState]:
+        wanted = set(arrivals)
+        return newest_first(e for e in self._entries.values() if e.arrival in wanted)
 
     def changed_since(self, position: int) -> list[int]:
         return [e.arrival for e in self._entries.values() if e.changed > position]

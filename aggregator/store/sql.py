@@ -32,7 +32,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
@@ -137,6 +137,7 @@ class EntryRow(SQLModel, table=True):
     story: str | None = Field(default=None, index=True, max_length=64)
     arrival: int = 0
     changed: int = 0
+    recorded_at: str | None = Field(default=None, max_length=32)
 
 
 class SourceRow(SQLModel, table=True):
@@ -432,13 +433,28 @@ class SqlEventLog:
             found = session.exec(query).first()
         return found or 0
 
+    def recorded_since(self, when: datetime) -> dict[str, int]:
+        # Grouped outside a subquery ordered by time: a plain GROUP BY made
+        # SQLite walk the whole log in source order (ix_events_source) rather
+        # than the range of recorded_at, and the ORDER BY keeps it on the range.
+        recent = (
+            sa_select(col(EventRecord.source))
+            .where(col(EventRecord.recorded_at) > format_time(when))
+            .order_by(col(EventRecord.recorded_at))
+            .subquery()
+        )
+        query = sa_select(recent.c.source, func.count()).group_by(recent.c.source)
+        with self._store.read_session() as session:
+            rows = session.connection().execute(query).all()
+        return {source: int(count) for source, count in rows}
+
 
 _State = TypeVar("_State", EntryState, SourceState)
 # Per state type: every field, those stored as time text, those stored as JSON lists.
 _STATE_SHAPES: dict[type, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     EntryState: (
         tuple(f.name for f in fields(EntryState)),
-        ("published", "updated"),
+        ("published", "updated", "recorded_at"),
         ("categories",),
     ),
     SourceState: (
@@ -677,6 +693,27 @@ class SqlReadModel:
             rows = session.connection().execute(query).all()
         return newest_first(_row_to_state(row, EntryState) for row in rows)
 
+    def arrival_sources(self, first: int, last: int) -> list[tuple[int, str]]:
+        query = (
+            sa_select(col(EntryRow.arrival), col(EntryRow.source))
+            .where(col(EntryRow.arrival) >= first, col(EntryRow.arrival) <= last)
+            .order_by(col(EntryRow.arrival))
+        )
+        with self._store.read_session() as session:
+            rows = session.connection().execute(query).all()
+        return [(int(arrival), str(source)) for arrival, source in rows]
+
+    def numbered(self, arrivals: Collection[int]) -> list[EntryState]:
+        wanted = sorted(set(arrivals))
+        found: list[EntryState] = []
+        with self._store.read_session() as session:
+            for start in range(0, len(wanted), KEY_CHUNK):
+                chunk = wanted[start : start + KEY_CHUNK]
+                query = sa_select(*_ENTRY_COLUMNS).where(col(EntryRow.arrival).in_(chunk))
+                rows = session.connection().execute(query).all()
+                found.extend(_row_to_state(row, EntryState) for row in rows)
+        return newest_first(found)
+
     def changed_since(self, position: int) -> list[int]:
         query = sa_select(col(EntryRow.arrival)).where(col(EntryRow.changed) > position)
         with self._store.read_session() as session:
@@ -689,12 +726,19 @@ class SqlReadModel:
             col(EntryRow.version),
             col(EntryRow.content_hash),
             col(EntryRow.updated),
+            col(EntryRow.recorded_at),
         ).where(col(EntryRow.source) == source)
         with self._store.read_session() as session:
             rows = session.connection().execute(query).all()
         return {
-            key: EntryDigest(entry_id, version, digest, parse_time(updated))
-            for key, entry_id, version, digest, updated in rows
+            key: EntryDigest(
+                entry_id,
+                version,
+                digest,
+                parse_time(updated),
+                None if recorded is None else parse_time(recorded),
+            )
+            for key, entry_id, version, digest, updated, recorded in rows
         }
 
     def sources(self) -> dict[str, SourceState]:

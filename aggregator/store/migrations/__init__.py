@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, inspect
 
 SCRIPTS = Path(__file__).resolve().parent
-HEAD = "0008"
+HEAD = "0009"
 _PG_LOCK_KEY = 4_207_117_312  # any constant; the advisory lock is ours by convention
 
 
