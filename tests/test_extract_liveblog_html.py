@@ -304,6 +304,19 @@ def test_json_ld_wrappers_are_tolerated(wrapped: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("opening", "ending"), [("<!--", "-->"), ("//<![CDATA[", "//]]>"), ("<!--", "")]
+)
+def test_json_ld_under_100_000_wrappers_is_read(opening: str, ending: str) -> None:
+    """Wrappers come off in time linear in the block (a layer at a time was
+    quadratic: 156 s on a 210 KiB page), and the block inside is still read,
+    also when the page never closes them."""
+    block = json.dumps({"@type": "LiveBlogPosting", "liveBlogUpdate": post("Head", "2020-09-27")})
+    wrapped = f"{opening}\n" * 100_000 + block + f"\n{ending}" * 100_000
+    page = extract_html(f'<script type="application/ld+json">{wrapped}</script>')
+    assert [e.title for e in page.entries] == ["Head"]
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         ("2020-09-27T14:05:00+02:00", datetime(2020, 9, 27, 12, 5, tzinfo=UTC)),
