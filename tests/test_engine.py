@@ -16,13 +16,14 @@ import socket
 import struct
 import threading
 from dataclasses import replace
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from aggregator.config import Settings
-from aggregator.core.events import EntryAdded, SourcePolled
+from aggregator.core.events import EntryAdded, SourceFailed, SourcePolled
 from aggregator.engine.polls import PollEngine
 from aggregator.follow.runner import Runner
 from aggregator.ingest.poll import PollSummary
@@ -354,3 +355,76 @@ def test_json_ld_nested_too_deep_is_skipped_and_the_valid_block_kept(
         store.close()
     assert outcome == "ok" and titles == {"Fine"}
     assert any("nested more than 64 levels" in note for note in polled[0].notes)
+
+
+def _long_page(updates: int) -> bytes:
+    """A text live page whose reading takes a while: real work, no test hook."""
+    lines = "".join(
+        f"{(updates - i) // 60 % 24:02d}:{(updates - i) % 60:02d} GMT – Update {i}\n\n"
+        f"Something happened, number {i}.\n\n"
+        for i in range(updates)
+    )
+    return ("A long live page\n\n" + lines).encode()
+
+
+def test_a_page_over_the_cpu_budget_fails_its_poll_and_the_next_source_polls_fine(
+    tmp_path: Path,
+) -> None:
+    """Reading a page stops at `extract_budget` of CPU time: the poll fails with
+    kind "budget" (backoff applies), and the killed worker is replaced, so the
+    next source polled by the same engine is read as usual."""
+    long_page = (200, OK, _long_page(20_000))
+    routes = {"/long": lambda handler: long_page, "/short": lambda handler: (200, OK, PAGE)}
+    with serve(routes) as base:
+        settings = settings_for(tmp_path, f"{base}/long", f"{base}/short")
+        budget = timedelta(seconds=0.05)
+        settings = replace(settings, service=replace(settings.service, extract_budget=budget))
+        store = open_store(settings.database_url)
+
+        async def run() -> list[PollSummary | None]:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            try:
+                return [await engine.poll(source) for source in settings.sources]
+            finally:
+                await engine.aclose()
+
+        long, short = asyncio.run(run())
+        failed = [e for e in (r.event() for r in store.log.read()) if isinstance(e, SourceFailed)]
+        state = store.read_model.source("flaky")
+        titles = {e.title for e in store.read_model.entries(source="other1")}
+        store.close()
+    assert long is not None and long.error_kind == "budget"
+    assert long.error == "extraction ran past its budget of 0.05 s of CPU time; it was stopped"
+    assert [(e.source, e.kind) for e in failed] == [("flaky", "budget")]
+    assert state is not None and state.consecutive_failures == 1
+    assert short is not None and short.outcome == "ok"
+    assert titles == {"First update", "Opening update"}
+
+
+def test_a_poll_still_reading_its_page_at_shutdown_appends_nothing(tmp_path: Path) -> None:
+    """Cancelling the engine's polls (the scheduler does at shutdown) stops the
+    extraction workers too: a poll whose thread was reading its page used to
+    append when it finished, after the stop."""
+    fetched = threading.Event()
+
+    def long(handler: BaseHTTPRequestHandler) -> Response:
+        fetched.set()
+        return 200, OK, _long_page(100_000)
+
+    with serve({"/long": long}) as base:
+        settings = settings_for(tmp_path, f"{base}/long")
+        store = open_store(settings.database_url)
+
+        async def run() -> None:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            poll = asyncio.create_task(engine.poll(settings.sources[0]))
+            await asyncio.to_thread(fetched.wait, 10)
+            await asyncio.sleep(0.5)  # the page is being read (about 2 s of work)
+            assert await engine.cancel() == 1
+            await engine.aclose()  # waits for the poll's thread to come back
+            assert poll.cancelled()
+
+        asyncio.run(run())
+        events = [record.event() for record in store.log.read()]
+        store.close()
+    assert events == []

@@ -143,6 +143,11 @@ class ServiceConfig:
         "how long a stop waits for polls in flight",
         default="10s",
     )
+    extract_budget: dt.timedelta = key(
+        kinds.Duration(dt.timedelta(milliseconds=10), dt.timedelta(minutes=10)),
+        "CPU time one page may take to read; past it the poll fails (kind `budget`)",
+        default="20s",
+    )
     cache_max_age: dt.timedelta = key(
         kinds.Duration(dt.timedelta(0), dt.timedelta(days=1)),
         "Cache-Control max-age on served feeds",

@@ -28,7 +28,9 @@ first poll after the database answers again.
 Cancelling a poll (the scheduler does, at shutdown) stops it while it waits
 on the network. A poll appends its events in one transaction after its
 last network wait, so a cancelled poll appends nothing and a finished one
-appends everything.
+appends everything. Cancelling also stops the extraction workers
+(`ingest.workers`): a poll whose thread is still reading its page is
+abandoned there, and appends nothing either.
 """
 
 from __future__ import annotations
@@ -46,10 +48,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aggregator.config import ServiceConfig, SourceConfig
-from aggregator.core.errors import StoreError, StoreUnavailable
+from aggregator.core.errors import PollAbandoned, StoreError, StoreUnavailable
 from aggregator.core.events import SourceFailed, format_time
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import PollSummary, poll_source
+from aggregator.ingest.workers import ExtractPool
 from aggregator.store.base import EventLog, ReadModel
 from aggregator.store.catchup import catch_up
 
@@ -135,6 +138,7 @@ class PollEngine:
         self._threads = (
             ThreadPoolExecutor(service.workers, thread_name_prefix="poll") if offload else None
         )
+        self._extractors = ExtractPool.for_service(service)
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._outages: dict[str, _StoreOutage] = {}
 
@@ -158,10 +162,13 @@ class PollEngine:
         return list(await asyncio.gather(*(one(source) for source in sources)))
 
     async def poll(self, source: SourceConfig) -> PollSummary | None:
-        """Poll `source` once; None when the poll crashed or the store refused it
-        (both logged). A cancelled poll appends nothing and re-raises."""
+        """Poll `source` once; None when the poll crashed, the store refused it or
+        its extraction was abandoned (all logged). A cancelled poll appends
+        nothing and re-raises."""
         try:
             return await self._poll(source)
+        except PollAbandoned:
+            logger.warning("poll abandoned; nothing appended", extra={"source": source.name})
         except StoreError as exc:
             logger.error("store refused the poll", extra={"source": source.name, "error": str(exc)})
         except Exception:
@@ -186,6 +193,7 @@ class PollEngine:
                     new_poll_id=lambda: uuid.uuid4().hex,
                     earlier=[outage.event(source.name)] if outage is not None else [],
                     run_sync=self._in_thread,
+                    extractors=self._extractors,
                 )
             except asyncio.CancelledError:
                 logger.warning("poll abandoned; nothing appended", extra={"source": source.name})
@@ -223,17 +231,29 @@ class PollEngine:
         return sorted(self._running)
 
     async def cancel(self) -> int:
-        """Cancel every poll in flight and wait until each has left; return how many."""
+        """Cancel every poll in flight and wait until each has left; return how many.
+
+        The extraction workers are stopped too (`terminate`): a poll whose
+        thread is still reading its page then appends nothing.
+        """
         tasks = list(self._running.items())
         for name, task in tasks:
             logger.warning("abandoning poll at shutdown", extra={"source": name})
             task.cancel()
+        self.terminate()
         await asyncio.gather(*(task for _, task in tasks), return_exceptions=True)
         return len(tasks)
 
+    def terminate(self) -> None:
+        """Stop every extraction worker: a page being read, or read after this,
+        raises `PollAbandoned` and its poll records nothing."""
+        self._extractors.close()
+
     async def aclose(self) -> None:
-        """Close the client and let the worker threads finish what they hold."""
+        """Close the client, stop the extraction workers and let the worker
+        threads finish what they hold."""
         await self._fetcher.aclose()
+        self.terminate()
         if self._threads is not None:
             await asyncio.to_thread(self._threads.shutdown, True)
 

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from aggregator.config import SourceConfig
 from aggregator.core.errors import (
     ExtractError,
-    ExtractorCrashed,
     FetchError,
+    PollAbandoned,
     StoreError,
     StoreUnavailable,
 )
@@ -33,9 +33,9 @@ from aggregator.core.events import (
     SourcePolled,
 )
 from aggregator.core.model import ExtractContext, Format, Page
-from aggregator.ingest.extract import extract
 from aggregator.ingest.fetch import Fetcher, FetchResult
 from aggregator.ingest.plan import plan_poll
+from aggregator.ingest.workers import SHARED, ExtractPool
 from aggregator.store.base import EventLog, ReadModel
 from aggregator.store.catchup import fold_appended
 
@@ -84,21 +84,22 @@ def source_context(
     )
 
 
-def read_page(source: SourceConfig, fetched: FetchResult, fmt: Format | None = None) -> Page:
+def read_page(
+    source: SourceConfig,
+    fetched: FetchResult,
+    fmt: Format | None = None,
+    extractors: ExtractPool = SHARED,
+) -> Page:
     """The page a fetch of `source` holds, read as `fmt` (default: the source's format).
 
-    The one read step of a poll and of `aggregator try`. A page that trips a
-    bug in an extractor is that source's failure, not the service's: it comes
-    out as an `ExtractorCrashed` (the traceback goes to the log).
+    The one read step of a poll and of `aggregator try`, in one of the
+    `extractors`' worker processes, under their CPU budget (`ingest.workers`).
+    A page that trips a bug in an extractor is that source's failure, not the
+    service's: it comes out as an `ExtractorCrashed` (the traceback goes to
+    the log); one that takes too long as an `ExtractionOverBudget`.
     """
     context = source_context(source, fetched.fetched_at, fetched.content_type, fetched.server_date)
-    try:
-        return extract(fetched.body, context, fmt or source.format)
-    except ExtractError:
-        raise
-    except Exception as exc:
-        logger.exception("extracting %s raised", source.name)
-        raise ExtractorCrashed(f"internal error: {type(exc).__name__}: {exc}"[:500]) from exc
+    return extractors.extract(fetched.body, context, fmt or source.format)
 
 
 async def _inline(work: Callable[[], T]) -> T:
@@ -115,6 +116,7 @@ async def poll_source(
     new_poll_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     earlier: Sequence[Event] = (),
     run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] = _inline,
+    extractors: ExtractPool = SHARED,
 ) -> PollSummary:
     """Poll once and append the outcome; a source's failures are recorded, never raised.
 
@@ -127,6 +129,8 @@ async def poll_source(
     state, extracting, planning, appending and folding) is blocking store and
     CPU work, handed to `run_sync`: the engine passes its worker threads, so a
     poll never blocks the loop that serves HTTP; the default runs it inline.
+    The page is read by `extractors` (the engine passes its own pool); a poll
+    whose extraction they abandon raises `PollAbandoned` and appends nothing.
     """
     poll_id = new_poll_id()
     attempted_at = clock()
@@ -140,7 +144,7 @@ async def poll_source(
     except FetchError as exc:
         fetched = exc
     result: PollSummary = await run_sync(
-        lambda: _record(source, fetched, log, model, poll_id, attempted_at, earlier)
+        lambda: _record(source, fetched, log, model, poll_id, attempted_at, earlier, extractors)
     )
     return result
 
@@ -153,6 +157,7 @@ def _record(
     poll_id: str,
     attempted_at: datetime,
     earlier: Sequence[Event],
+    extractors: ExtractPool,
 ) -> PollSummary:
     """Turn one fetch into events, append them in one transaction and fold them."""
     events: list[Event]
@@ -170,7 +175,7 @@ def _record(
             ]
             summary = PollSummary(source.name, not_modified=True)
         else:
-            page = read_page(source, fetched)
+            page = read_page(source, fetched, extractors=extractors)
             events = plan_poll(source, page, model.digests(source.name), fetched, poll_id)
             polled = events[-1]
             assert isinstance(polled, SourcePolled)
@@ -178,7 +183,7 @@ def _record(
     except (FetchError, ExtractError) as exc:
         events = [_failed(source, poll_id, attempted_at, exc.kind, str(exc), exc)]
         summary = PollSummary(source.name, error=str(exc), error_kind=exc.kind)
-    except StoreError:
+    except (StoreError, PollAbandoned):
         raise
     except Exception as exc:
         # A bug past extraction (in the plan) is still that source's failure.
