@@ -16,7 +16,8 @@ import socket
 import struct
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -428,3 +429,32 @@ def test_a_poll_still_reading_its_page_at_shutdown_appends_nothing(tmp_path: Pat
         events = [record.event() for record in store.log.read()]
         store.close()
     assert events == []
+
+
+def test_a_poll_keeps_the_newest_entries_of_a_page_that_lists_too_many(tmp_path: Path) -> None:
+    """A feed of 5,000 items, out of order, polled with `max_entries_per_poll`
+    1,000: the 1,000 newest by published time are recorded, with one note."""
+    start = datetime(2020, 9, 27, tzinfo=UTC)
+    order = sorted(range(5_000), key=lambda number: (number % 7, number))
+    items = "".join(
+        f"<item><guid>urn:update:{number}</guid><title>Update {number}</title>"
+        f"<pubDate>{format_datetime(start + timedelta(minutes=number))}</pubDate>"
+        f"<description>Update number {number}.</description></item>"
+        for number in order
+    )
+    feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title>{items}'
+    answer = (200, {"Content-Type": "application/rss+xml"}, (feed + "</channel></rss>").encode())
+    with serve({"/feed": lambda handler: answer}) as base:
+        settings = settings_for(tmp_path, f"{base}/feed")
+        source = replace(settings.sources[0], format="feed", max_entries_per_poll=1_000)
+        settings = replace(settings, sources=(source,))
+        store = open_store(settings.database_url)
+
+        (summary,) = polls(settings, store)
+        events = [record.event() for record in store.log.read()]
+        store.close()
+    added = {event.title for event in events if isinstance(event, EntryAdded)}
+    (polled,) = [event for event in events if isinstance(event, SourcePolled)]
+    assert summary is not None and summary.added == 1_000
+    assert added == {f"Update {number}" for number in range(4_000, 5_000)}
+    assert polled.notes == ("page holds 5000 entries; the newest 1000 kept",)

@@ -22,6 +22,7 @@ import pytest
 from aggregator.core.errors import ExtractError
 from aggregator.core.model import ExtractContext, ExtractedEntry, Page, normalise_text
 from aggregator.ingest.extract import detect_format, liveblog_text
+from aggregator.ingest.extract import extract as extract_page
 from aggregator.ingest.extract.liveblog_html import extract
 from tests.golden import GoldenCase, cases, check_golden
 from tests.support import SEEDS, extract_context
@@ -301,6 +302,14 @@ def test_json_ld_wrappers_are_tolerated(wrapped: str) -> None:
     page_html = wrapped.replace("{json}", block)
     page = extract_html(f'<script type="application/ld+json">{page_html}</script>')
     assert [e.title for e in page.entries] == ["Head"]
+
+
+def test_a_page_past_max_entries_keeps_its_newest_updates() -> None:
+    """The rule every format shares (`extract.cap`), here on JSON-LD updates."""
+    updates = [post(f"Update {n}", f"2020-09-27T1{n}:00:00Z") for n in (2, 0, 3, 1)]
+    page = extract_page(ld_page(*updates).encode(), context(max_entries=2), "liveblog-html")
+    assert [e.title for e in page.entries] == ["Update 2", "Update 3"]
+    assert page.notes[-1] == "page holds 4 entries; the newest 2 kept"
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from aggregator.config import kinds
 from aggregator.config.keys import Fallback, Key, Place, Section, key, same_as, section, toml
 from aggregator.core.errors import ConfigError
-from aggregator.core.model import Format
+from aggregator.core.model import MAX_ENTRIES_PER_POLL, Format
 
 _SECOND = dt.timedelta(seconds=1)
 
@@ -115,6 +115,11 @@ class SourceConfig:
         kinds.Selectors(SELECTORS),
         "CSS selectors for an HTML page (see below)",
         factory=dict,
+    )
+    max_entries_per_poll: int = key(
+        kinds.Integer(1, 100_000),
+        "entries one poll keeps from the page: the newest, with a note on the poll",
+        default=MAX_ENTRIES_PER_POLL,
     )
 
 

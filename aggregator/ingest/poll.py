@@ -81,6 +81,7 @@ def source_context(
         content_type=content_type,
         server_date=server_date,
         selectors=source.selectors,
+        max_entries=source.max_entries_per_poll,
     )
 
 
