@@ -738,3 +738,10 @@ def test_past_max_entries_a_json_feed_keeps_its_newest_items() -> None:
     page = extract(json.dumps(document).encode("utf-8"), context(max_entries=2))
     assert [entry.title for entry in page.entries] == ["T3", "T4"]
     assert page.notes == ("page holds 4 entries; the newest 2 kept",)
+
+
+def test_content_nested_too_deep_is_flattened_with_a_note_on_the_entry() -> None:
+    deep = "<div>" * 1_000 + "deep" + "</div>" * 1_000
+    entry = rss_item(f"<title>A</title><description><![CDATA[{deep}]]></description>")
+    assert entry.content_html.count("<div>") == 100 and "deep" in entry.content_html
+    assert entry.notes[0].startswith("HTML nested more than 100 elements deep: the tags of 900")

@@ -304,6 +304,21 @@ def test_json_ld_wrappers_are_tolerated(wrapped: str) -> None:
     assert [e.title for e in page.entries] == ["Head"]
 
 
+def test_a_page_nested_100_000_deep_is_flattened_and_the_rest_of_it_read() -> None:
+    """libxml2 stops building the tree at depth 256 and dropped the rest of the
+    page (the second update here); the page is now flattened and parsed again."""
+    deep = "<div>" * 100_000 + "Deep text." + "</div>" * 100_000
+    page = extract_html(
+        "<html><body><main><p>10:00 GMT – First update</p><p>Something happened.</p>"
+        f"{deep}<p>11:00 GMT – Second update</p><p>More happened.</p></main></body></html>"
+    )
+    assert [e.title for e in page.entries] == ["First update", "Second update"]
+    assert page.notes == (
+        "HTML nested more than 100 elements deep: the tags of 99901 element(s) past that "
+        "depth were removed, their text kept",
+    )
+
+
 def test_a_page_past_max_entries_keeps_its_newest_updates() -> None:
     """The rule every format shares (`extract.cap`), here on JSON-LD updates."""
     updates = [post(f"Update {n}", f"2020-09-27T1{n}:00:00Z") for n in (2, 0, 3, 1)]

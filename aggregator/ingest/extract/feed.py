@@ -123,7 +123,7 @@ from aggregator.core.errors import ExtractError
 from aggregator.core.model import ExtractContext, ExtractedEntry, Page, normalise_text
 from aggregator.ingest.extract.cap import newest
 from aggregator.ingest.extract.decode import decode, opening
-from aggregator.ingest.extract.sanitize import sanitize_html, strip_xml_illegal
+from aggregator.ingest.extract.sanitize import sanitize_html, sanitized, strip_xml_illegal
 from aggregator.ingest.extract.times import plausible
 from aggregator.ingest.extract.titles import first_sentence_title
 
@@ -207,7 +207,7 @@ def extract(body: bytes, ctx: ExtractContext) -> Page:
 
 
 def _entry(item: _Item, fallback_author: str | None, ctx: ExtractContext) -> ExtractedEntry:
-    content = sanitize_html(item.html, item.base) if item.html else ""
+    content, content_notes = sanitized(item.html, item.base) if item.html else ("", ())
     title, title_notes = _title(item.title, content)
     published, updated, time_notes = _times(item, ctx.fetched_at)
     key, key_notes = _key(item, title)
@@ -219,7 +219,7 @@ def _entry(item: _Item, fallback_author: str | None, ctx: ExtractContext) -> Ext
         updated=updated,
         link=item.link,
         author=", ".join(item.authors) or fallback_author,
-        notes=item.notes + time_notes + title_notes + key_notes,
+        notes=item.notes + content_notes + time_notes + title_notes + key_notes,
         id=item.id,
         categories=item.categories,
     )

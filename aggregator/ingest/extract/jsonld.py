@@ -46,7 +46,7 @@ from aggregator.core.model import ExtractContext
 from aggregator.ingest.extract.lines import html_lines
 from aggregator.ingest.extract.liveblog_text import normalised_lines, render_lines, title_from_lines
 from aggregator.ingest.extract.markup import Draft, Reading, text_or_none, web_url
-from aggregator.ingest.extract.sanitize import sanitize_html
+from aggregator.ingest.extract.sanitize import sanitized
 from aggregator.ingest.extract.times import stated_time
 
 _WRAPPER_OPENING = re.compile(r"(?://\s*)?(?:<!--|<!\[CDATA\[)")
@@ -258,7 +258,7 @@ def _json_ld_update(
         return _Skip(
             f"{label} is not a BlogPosting, NewsArticle or Article ({kind!r}); it was skipped"
         )
-    content, lines = _article_body(item.get("articleBody"), ctx.page_url)
+    content, lines, body_notes = _article_body(item.get("articleBody"), ctx.page_url)
     headline = text_or_none(item.get("headline"))
     title = headline or title_from_lines(lines)
     if title is None:
@@ -276,7 +276,7 @@ def _json_ld_update(
         published=published,
         updated=updated,
         author=_names(item.get("author")) or default_author,
-        notes=(*title_notes, *time_notes),
+        notes=(*body_notes, *title_notes, *time_notes),
         identity=identity,
         link=url or identity,
     )
@@ -312,15 +312,17 @@ def _json_ld_date(
     return stated
 
 
-def _article_body(value: Any, base_url: str) -> tuple[str, list[str]]:
-    """Sanitised HTML and its text lines: HTML is cleaned, plain text becomes paragraphs."""
+def _article_body(value: Any, base_url: str) -> tuple[str, list[str], tuple[str, ...]]:
+    """Sanitised HTML, its text lines and notes: HTML is cleaned, plain text becomes paragraphs."""
     if not isinstance(value, str):
-        return "", []
+        return "", [], ()
     if _HTML_TAG.search(value):
-        content = sanitize_html(value, base_url).strip()
-        return content, html_lines(lxml.html.fragment_fromstring(content, create_parent="div"))
+        cleaned, notes = sanitized(value, base_url)
+        content = cleaned.strip()
+        lines = html_lines(lxml.html.fragment_fromstring(content, create_parent="div"))
+        return content, lines, notes
     lines = [line for line in normalised_lines(value) if line]
-    return render_lines(lines), lines
+    return render_lines(lines), lines, ()
 
 
 def _names(value: Any) -> str | None:
