@@ -19,6 +19,10 @@ process can be stopped, so extraction runs in one:
   off) and starts another worker for the next page.
 - `close()` kills every worker, busy or idle: an extraction under way, or
   asked for afterwards, raises `PollAbandoned`, so the poll records nothing.
+
+As with any multiprocessing start method but fork, a worker imports the
+main script again (as `__mp_main__`): a script that reads pages must keep
+its work under `if __name__ == "__main__":`, as the console scripts do.
 """
 
 from __future__ import annotations
@@ -57,7 +61,11 @@ _Outcome = tuple[Page | ExtractError | str, str]
 def _serve(connection: Connection, read: Reader) -> None:
     """A worker's life: read a job with `read` under the budget, answer; until EOF."""
     signal.signal(signal.SIGPROF, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
+    # Ctrl-C and a hangup sent to the whole process group are for the parent
+    # to handle. SIGTERM still ends a worker (multiprocessing stops its
+    # children with it at exit); the pool takes that as a stop, not a crash.
+    for ignored in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(ignored, signal.SIG_IGN)
     while True:
         try:
             body, context, fmt, budget = connection.recv()
@@ -173,10 +181,11 @@ class ExtractPool:
         worker.kill()
 
     def _death(self, worker: _Worker) -> Exception:
-        """Why a worker died mid-page: stopped by `close`, out of budget, or a crash."""
-        if self._closed:
-            return PollAbandoned("the extraction was stopped with the workers")
+        """Why a worker died mid-page: stopped (by `close` or SIGTERM), out of
+        budget, or a crash."""
         code = worker.process.exitcode
+        if self._closed or code == -signal.SIGTERM:
+            return PollAbandoned("the extraction was stopped with the workers")
         if code == -signal.SIGPROF:
             return ExtractionOverBudget(
                 f"extraction ran past its budget of {self.budget:g} s of CPU time; it was stopped"
