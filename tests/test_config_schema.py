@@ -215,7 +215,8 @@ MESSAGES = [
         config(source={"intervall": '"5m"'}),
         "sources[0].intervall",
         "unknown key, did you mean 'interval'? (expected one of: author, date, format, id, "
-        "interval, link, name, revise_every, selectors, timezone, title, url)",
+        "interval, link, max_entries_per_poll, name, revise_every, selectors, timezone, title,"
+        " url)",
     ),
     (
         config(before='[service]\njitter = "2h"\n'),

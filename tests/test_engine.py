@@ -18,7 +18,8 @@ import struct
 import threading
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import feedparser
 import pytest
 
 from aggregator.config import Settings
-from aggregator.core.events import EntryAdded, SourcePolled
+from aggregator.core.events import EntryAdded, SourceFailed, SourcePolled
 from aggregator.engine.metrics import Metrics
 from aggregator.engine.polls import PollEngine
 from aggregator.follow.runner import Runner
@@ -573,3 +574,105 @@ def test_slow_servers_hold_no_worker_while_they_keep_a_poll_waiting(tmp_path: Pa
         outcome = asyncio.run(run())
         store.close()
     assert outcome == "ok"
+
+
+def _long_page(updates: int) -> bytes:
+    """A text live page whose reading takes a while: real work, no test hook."""
+    lines = "".join(
+        f"{(updates - i) // 60 % 24:02d}:{(updates - i) % 60:02d} GMT – Update {i}\n\n"
+        f"Something happened, number {i}.\n\n"
+        for i in range(updates)
+    )
+    return ("A long live page\n\n" + lines).encode()
+
+
+def test_a_page_over_the_cpu_budget_fails_its_poll_and_the_next_source_polls_fine(
+    tmp_path: Path,
+) -> None:
+    """Reading a page stops at `extract_budget` of CPU time: the poll fails with
+    kind "budget" (backoff applies), and the killed worker is replaced, so the
+    next source polled by the same engine is read as usual."""
+    long_page = (200, OK, _long_page(20_000))
+    routes = {"/long": lambda handler: long_page, "/short": lambda handler: (200, OK, PAGE)}
+    with serve(routes) as base:
+        settings = settings_for(tmp_path, f"{base}/long", f"{base}/short")
+        budget = timedelta(seconds=0.05)
+        settings = replace(settings, service=replace(settings.service, extract_budget=budget))
+        store = open_store(settings.database_url)
+
+        async def run() -> list[PollSummary | None]:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            try:
+                return [await engine.poll(source) for source in settings.sources]
+            finally:
+                await engine.aclose()
+
+        long, short = asyncio.run(run())
+        failed = [e for e in (r.event() for r in store.log.read()) if isinstance(e, SourceFailed)]
+        state = store.read_model.source("flaky")
+        titles = {e.title for e in store.read_model.entries(source="other1")}
+        store.close()
+    assert long is not None and long.error_kind == "budget"
+    assert long.error == "extraction ran past its budget of 0.05 s of CPU time; it was stopped"
+    assert [(e.source, e.kind) for e in failed] == [("flaky", "budget")]
+    assert state is not None and state.consecutive_failures == 1
+    assert short is not None and short.outcome == "ok"
+    assert titles == {"First update", "Opening update"}
+
+
+def test_a_poll_still_reading_its_page_at_shutdown_appends_nothing(tmp_path: Path) -> None:
+    """Cancelling the engine's polls (the scheduler does at shutdown) stops the
+    extraction workers too: a poll whose thread was reading its page used to
+    append when it finished, after the stop."""
+    fetched = threading.Event()
+
+    def long(handler: BaseHTTPRequestHandler) -> Response:
+        fetched.set()
+        return 200, OK, _long_page(100_000)
+
+    with serve({"/long": long}) as base:
+        settings = settings_for(tmp_path, f"{base}/long")
+        store = open_store(settings.database_url)
+
+        async def run() -> None:
+            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
+            poll = asyncio.create_task(engine.poll(settings.sources[0]))
+            await asyncio.to_thread(fetched.wait, 10)
+            await asyncio.sleep(0.5)  # the page is being read (about 2 s of work)
+            assert await engine.cancel() == 1
+            await engine.aclose()  # waits for the poll's thread to come back
+            assert poll.cancelled()
+
+        asyncio.run(run())
+        events = [record.event() for record in store.log.read()]
+        store.close()
+    assert events == []
+
+
+def test_a_poll_keeps_the_newest_entries_of_a_page_that_lists_too_many(tmp_path: Path) -> None:
+    """A feed of 5,000 items, out of order, polled with `max_entries_per_poll`
+    1,000: the 1,000 newest by published time are recorded, with one note."""
+    start = datetime(2020, 9, 27, tzinfo=UTC)
+    order = sorted(range(5_000), key=lambda number: (number % 7, number))
+    items = "".join(
+        f"<item><guid>urn:update:{number}</guid><title>Update {number}</title>"
+        f"<pubDate>{format_datetime(start + timedelta(minutes=number))}</pubDate>"
+        f"<description>Update number {number}.</description></item>"
+        for number in order
+    )
+    feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title>{items}'
+    answer = (200, {"Content-Type": "application/rss+xml"}, (feed + "</channel></rss>").encode())
+    with serve({"/feed": lambda handler: answer}) as base:
+        settings = settings_for(tmp_path, f"{base}/feed")
+        source = replace(settings.sources[0], format="feed", max_entries_per_poll=1_000)
+        settings = replace(settings, sources=(source,))
+        store = open_store(settings.database_url)
+
+        (summary,) = polls(settings, store)
+        events = [record.event() for record in store.log.read()]
+        store.close()
+    added = {event.title for event in events if isinstance(event, EntryAdded)}
+    (polled,) = [event for event in events if isinstance(event, SourcePolled)]
+    assert summary is not None and summary.added == 1_000
+    assert added == {f"Update {number}" for number in range(4_000, 5_000)}
+    assert polled.notes == ("page holds 5000 entries; the newest 1000 kept",)

@@ -708,3 +708,40 @@ def test_entries_are_oldest_first_then_by_key() -> None:
         "</item>"
     )
     assert [e.title for e in page.entries] == ["C", "A", "B"]
+
+
+def test_past_max_entries_only_the_newest_items_are_read() -> None:
+    """Items are cut by their published time (else updated, else the fetch
+    time), whatever their order in the document, before feedparser reads it."""
+    dated = [
+        ("c", "<published>2024-10-16T09:03:00Z</published>"),
+        ("a", "<published>2024-10-16T09:01:00Z</published>"),
+        ("none", ""),
+        ("e", "<updated>2024-10-16T09:05:00Z</updated>"),
+        ("b", "<published>2024-10-16T09:02:00Z</published><updated>2024-10-16T09:09:00Z</updated>"),
+        ("d", "<published>2024-10-16T09:04:00Z</published>"),
+    ]
+    entries = "".join(
+        f"<entry><id>urn:{name}</id><title>{name}</title>{when}</entry>" for name, when in dated
+    )
+    page = atom(entries, max_entries=3)
+    assert [entry.title for entry in page.entries] == ["d", "e", "none"]
+    assert page.notes == ("page holds 6 entries; the newest 3 kept",)
+
+
+def test_past_max_entries_a_json_feed_keeps_its_newest_items() -> None:
+    items = [
+        {"id": f"urn:{n}", "title": f"T{n}", "date_published": f"2024-10-16T09:0{n}:00Z"}
+        for n in (3, 1, 4, 2)
+    ]
+    document = {"version": "https://jsonfeed.org/version/1.1", "title": "Desk", "items": items}
+    page = extract(json.dumps(document).encode("utf-8"), context(max_entries=2))
+    assert [entry.title for entry in page.entries] == ["T3", "T4"]
+    assert page.notes == ("page holds 4 entries; the newest 2 kept",)
+
+
+def test_content_nested_too_deep_is_flattened_with_a_note_on_the_entry() -> None:
+    deep = "<div>" * 1_000 + "deep" + "</div>" * 1_000
+    entry = rss_item(f"<title>A</title><description><![CDATA[{deep}]]></description>")
+    assert entry.content_html.count("<div>") == 100 and "deep" in entry.content_html
+    assert entry.notes[0].startswith("HTML nested more than 100 elements deep: the tags of 900")

@@ -22,6 +22,7 @@ import pytest
 from aggregator.core.errors import ExtractError
 from aggregator.core.model import ExtractContext, ExtractedEntry, Page, normalise_text
 from aggregator.ingest.extract import detect_format, liveblog_text
+from aggregator.ingest.extract import extract as extract_page
 from aggregator.ingest.extract.liveblog_html import extract
 from tests.golden import GoldenCase, cases, check_golden
 from tests.support import SEEDS, extract_context
@@ -300,6 +301,42 @@ def test_json_ld_wrappers_are_tolerated(wrapped: str) -> None:
     block = json.dumps({"@type": "LiveBlogPosting", "liveBlogUpdate": post("Head", "2020-09-27")})
     page_html = wrapped.replace("{json}", block)
     page = extract_html(f'<script type="application/ld+json">{page_html}</script>')
+    assert [e.title for e in page.entries] == ["Head"]
+
+
+def test_a_page_nested_100_000_deep_is_flattened_and_the_rest_of_it_read() -> None:
+    """libxml2 stops building the tree at depth 256 and dropped the rest of the
+    page (the second update here); the page is now flattened and parsed again."""
+    deep = "<div>" * 100_000 + "Deep text." + "</div>" * 100_000
+    page = extract_html(
+        "<html><body><main><p>10:00 GMT – First update</p><p>Something happened.</p>"
+        f"{deep}<p>11:00 GMT – Second update</p><p>More happened.</p></main></body></html>"
+    )
+    assert [e.title for e in page.entries] == ["First update", "Second update"]
+    assert page.notes == (
+        "HTML nested more than 100 elements deep: the tags of 99901 element(s) past that "
+        "depth were removed, their text kept",
+    )
+
+
+def test_a_page_past_max_entries_keeps_its_newest_updates() -> None:
+    """The rule every format shares (`extract.cap`), here on JSON-LD updates."""
+    updates = [post(f"Update {n}", f"2020-09-27T1{n}:00:00Z") for n in (2, 0, 3, 1)]
+    page = extract_page(ld_page(*updates).encode(), context(max_entries=2), "liveblog-html")
+    assert [e.title for e in page.entries] == ["Update 2", "Update 3"]
+    assert page.notes[-1] == "page holds 4 entries; the newest 2 kept"
+
+
+@pytest.mark.parametrize(
+    ("opening", "ending"), [("<!--", "-->"), ("//<![CDATA[", "//]]>"), ("<!--", "")]
+)
+def test_json_ld_under_100_000_wrappers_is_read(opening: str, ending: str) -> None:
+    """Wrappers come off in time linear in the block (a layer at a time was
+    quadratic: 156 s on a 210 KiB page), and the block inside is still read,
+    also when the page never closes them."""
+    block = json.dumps({"@type": "LiveBlogPosting", "liveBlogUpdate": post("Head", "2020-09-27")})
+    wrapped = f"{opening}\n" * 100_000 + block + f"\n{ending}" * 100_000
+    page = extract_html(f'<script type="application/ld+json">{wrapped}</script>')
     assert [e.title for e in page.entries] == ["Head"]
 
 

@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from aggregator.ingest.extract.sanitize import sanitize_html, strip_xml_illegal
+from aggregator.ingest.extract.nesting import MAX_NESTING, flatten
+from aggregator.ingest.extract.sanitize import sanitize_html, sanitized, strip_xml_illegal
 
 BASE = "https://example.org/live/page"
 
@@ -85,3 +86,28 @@ def test_strip_xml_illegal_output_is_always_xml_text(text: str) -> None:
     element = etree.Element("e")
     element.text = cleaned  # lxml refuses any character XML 1.0 does not allow
     assert etree.fromstring(etree.tostring(element)) is not None
+
+
+def test_markup_nested_100_000_deep_is_flattened_past_the_bound_with_a_note() -> None:
+    """nh3 took 33 s on this (its work grows with the square of the depth); the
+    tags past `MAX_NESTING` go, their text and the markup after them stay."""
+    deep = "<p>before</p>" + "<div>" * 100_000 + "deep" + "</div>" * 100_000 + "<p>after</p>"
+    cleaned, notes = sanitized(deep)
+    assert cleaned.count("<div>") == cleaned.count("</div>") == MAX_NESTING
+    assert cleaned.startswith("<p>before</p><div>") and cleaned.endswith("</div><p>after</p>")
+    assert "deep" in cleaned
+    assert notes == (
+        "HTML nested more than 100 elements deep: the tags of 99900 element(s) past that "
+        "depth were removed, their text kept",
+    )
+
+
+def test_only_elements_that_must_be_closed_count_towards_the_depth() -> None:
+    """Unclosed paragraphs and list items, void elements, comments and script
+    text build no depth: a page of them is left exactly as it came."""
+    page = (
+        "<p>one<p>two<ul><li>a<li>b</ul><br><img src=x>" * 200
+        + "<script>'<div><div><div>'</script><!-- <div><div> -->"
+    )
+    assert flatten(page, 2) == (page, 0)
+    assert flatten("<div><b><i>x</i></b></div><b>y</b>", 2) == ("<div><b>x</b></div><b>y</b>", 1)

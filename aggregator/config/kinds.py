@@ -397,6 +397,8 @@ def _check_port(parts: SplitResult, value: str, at: Place) -> None:
 
 def show_duration(value: timedelta) -> str:
     """A duration as the config writes it: "10m", "1h", "90s"."""
+    if timedelta(0) < value < timedelta(seconds=1):
+        return f"{value.total_seconds():g}s"
     seconds = int(value.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds and seconds % size == 0:

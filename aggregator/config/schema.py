@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from aggregator.config import kinds
 from aggregator.config.keys import Fallback, Key, Place, Section, key, same_as, section, toml
 from aggregator.core.errors import ConfigError
-from aggregator.core.model import Format
+from aggregator.core.model import MAX_ENTRIES_PER_POLL, Format
 
 _SECOND = dt.timedelta(seconds=1)
 
@@ -132,6 +132,11 @@ class SourceConfig:
         "CSS selectors for an HTML page (see below)",
         factory=dict,
     )
+    max_entries_per_poll: int = key(
+        kinds.Integer(1, 100_000),
+        "entries one poll keeps from the page: the newest, with a note on the poll",
+        default=MAX_ENTRIES_PER_POLL,
+    )
 
 
 @section("service", "Optional. How `aggregator run` and `serve` behave.")
@@ -165,6 +170,11 @@ class ServiceConfig:
         kinds.Duration(dt.timedelta(0), dt.timedelta(minutes=10)),
         "how long a stop waits for polls in flight",
         default="10s",
+    )
+    extract_budget: dt.timedelta = key(
+        kinds.Duration(dt.timedelta(milliseconds=10), dt.timedelta(minutes=10)),
+        "CPU time one page may take to read; past it the poll fails (kind `budget`)",
+        default="20s",
     )
     cache_max_age: dt.timedelta = key(
         kinds.Duration(dt.timedelta(0), dt.timedelta(days=1)),

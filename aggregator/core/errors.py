@@ -10,17 +10,20 @@
     │   └── BodyTooLarge         body exceeded the configured cap while streaming
     ├── ExtractError         bytes were fetched but hold no usable entries
     │   ├── NoUpdates            the page parsed, but no reading found a single update
-    │   └── ExtractorCrashed     a page tripped a bug in an extractor (kind "internal")
+    │   ├── ExtractorCrashed     a page tripped a bug in an extractor (kind "internal")
+    │   └── ExtractionOverBudget reading the page took more CPU time than its budget
+    ├── PollAbandoned        the engine stopped a poll midway (shutdown): nothing is recorded
     └── StoreError           the event log or projections refused an operation
         ├── StoreUnavailable     the database did not answer or dropped the connection
         ├── StoreRefused         the database refused a write for what it held
         └── AppendOnlyViolation  something tried to change or delete an event
 
 Collectors catch `FetchError` and `ExtractError` per source and record them as
-`SourceFailed` events, so one bad source never stops the others. A poll's
-append that raises `StoreRefused` is that source's failure too: the poll
-records a `SourceFailed` of kind "store-refused" in its place. `ConfigError`
-and any other `StoreError` are fatal to a one-shot command. The service outlives a
+`SourceFailed` events, so one bad source never stops the others; a
+`PollAbandoned` poll is recorded as nothing at all, as if it had not begun. A
+poll's append that raises `StoreRefused` is that source's failure too: the
+poll records a `SourceFailed` of kind "store-refused" in its place.
+`ConfigError` and any other `StoreError` are fatal to a one-shot command. The service outlives a
 `StoreUnavailable`: appends are idempotent, so it retries them, and a poll
 that still could not be stored is recorded once the database answers again.
 """
@@ -107,6 +110,24 @@ class ExtractorCrashed(ExtractError):
     """
 
     kind = "internal"
+
+
+class ExtractionOverBudget(ExtractError):
+    """The page took more CPU time to read than `[service] extract_budget` allows.
+
+    The worker reading it was killed (see `ingest.workers`); the source fails
+    like any extraction failure, so backoff spaces out the next attempts.
+    """
+
+    kind = "budget"
+
+
+class PollAbandoned(AggregatorError):
+    """A poll was stopped midway because the engine is stopping.
+
+    Not a failure of the source: the poll records nothing, neither entries nor
+    a `SourceFailed`, and the next start polls the source afresh.
+    """
 
 
 class StoreError(AggregatorError):

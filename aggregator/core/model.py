@@ -25,6 +25,9 @@ CONTENT_HASH_VERSION = 1
 
 Format = Literal["auto", "feed", "liveblog-html", "liveblog-text"]
 
+MAX_ENTRIES_PER_POLL = 2000
+"""How many entries one poll keeps by default: the newest (see `ingest.extract.cap`)."""
+
 Strategy = Literal["feed", "json-ld", "selectors", "microdata", "generic", "text"]
 """Which reading of a page produced its entries (see `aggregator.extract`)."""
 
@@ -88,6 +91,7 @@ class ExtractContext:
     `server_date` is the HTTP `Date` header of the response, when there was one.
     `selectors` holds the source's configured CSS selectors for HTML pages
     without JSON-LD (keys: update, time, title, body; update is required).
+    `max_entries` is how many entries the page may yield: the newest are kept.
     """
 
     source: str
@@ -100,6 +104,7 @@ class ExtractContext:
     content_type: str | None = None
     server_date: datetime | None = None
     selectors: Mapping[str, str] = field(default_factory=dict)
+    max_entries: int = MAX_ENTRIES_PER_POLL
 
 
 def normalise_text(text: str) -> str:

@@ -34,7 +34,8 @@ on the network, and tells its work on a worker thread, which cannot be
 stopped from outside, not to append: a poll appends its events in one
 transaction after its last network wait and asks first whether it still
 may, so a cancelled poll appends nothing and a finished one appends
-everything.
+everything. Cancelling also stops the extraction workers (`ingest.workers`):
+a poll whose thread is still reading its page is abandoned there.
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aggregator.config import ServiceConfig, SourceConfig
-from aggregator.core.errors import StoreError, StoreUnavailable
+from aggregator.core.errors import PollAbandoned, StoreError, StoreUnavailable
 from aggregator.core.events import SourceFailed, format_time
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import PollSummary, poll_source
+from aggregator.ingest.workers import ExtractPool
 from aggregator.store.base import EventLog, ReadModel
 from aggregator.store.catchup import catch_up
 
@@ -142,6 +144,7 @@ class PollEngine:
         self._threads = (
             ThreadPoolExecutor(service.workers, thread_name_prefix="poll") if offload else None
         )
+        self._extractors = ExtractPool.for_service(service)
         # Each poll in flight: its task, and the flag that tells its thread not to append.
         self._running: dict[str, tuple[asyncio.Task[Any], threading.Event]] = {}
         self._outages: dict[str, _StoreOutage] = {}
@@ -166,10 +169,13 @@ class PollEngine:
         return list(await asyncio.gather(*(one(source) for source in sources)))
 
     async def poll(self, source: SourceConfig) -> PollSummary | None:
-        """Poll `source` once; None when the poll crashed or the store refused it
-        (both logged). A cancelled poll appends nothing and re-raises."""
+        """Poll `source` once; None when the poll crashed, the store refused it or
+        its extraction was abandoned (all logged). A cancelled poll appends
+        nothing and re-raises."""
         try:
             return await self._poll(source)
+        except PollAbandoned:
+            logger.warning("poll abandoned; nothing appended", extra={"source": source.name})
         except StoreError as exc:
             logger.error("store refused the poll", extra={"source": source.name, "error": str(exc)})
         except Exception:
@@ -196,6 +202,7 @@ class PollEngine:
                     earlier=[outage.event(source.name)] if outage is not None else [],
                     run_sync=self._in_thread,
                     go_ahead=lambda: not abandoned.is_set(),
+                    extractors=self._extractors,
                 )
             except asyncio.CancelledError:
                 logger.warning("poll abandoned; nothing appended", extra={"source": source.name})
@@ -233,18 +240,30 @@ class PollEngine:
         return sorted(self._running)
 
     async def cancel(self) -> int:
-        """Cancel every poll in flight and wait until each has left; return how many."""
+        """Cancel every poll in flight and wait until each has left; return how many.
+
+        The extraction workers are stopped too (`terminate`): a poll whose
+        thread is still reading its page then appends nothing.
+        """
         polls = list(self._running.items())
         for name, (task, abandoned) in polls:
             logger.warning("abandoning poll at shutdown", extra={"source": name})
             abandoned.set()
             task.cancel()
+        self.terminate()
         await asyncio.gather(*(task for _, (task, _) in polls), return_exceptions=True)
         return len(polls)
 
+    def terminate(self) -> None:
+        """Stop every extraction worker: a page being read, or read after this,
+        raises `PollAbandoned` and its poll records nothing."""
+        self._extractors.close()
+
     async def aclose(self) -> None:
-        """Close the client and let the worker threads finish what they hold."""
+        """Close the client, stop the extraction workers and let the worker
+        threads finish what they hold."""
         await self._fetcher.aclose()
+        self.terminate()
         if self._threads is not None:
             await asyncio.to_thread(self._threads.shutdown, True)
 

@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 from aggregator.config import SourceConfig
 from aggregator.core.errors import (
     ExtractError,
-    ExtractorCrashed,
     FetchError,
+    PollAbandoned,
     StoreError,
     StoreRefused,
     StoreUnavailable,
@@ -37,9 +37,9 @@ from aggregator.core.events import (
     storable,
 )
 from aggregator.core.model import ExtractContext, Format, Page
-from aggregator.ingest.extract import extract
 from aggregator.ingest.fetch import Fetcher, FetchResult
 from aggregator.ingest.plan import given_ids, plan_poll
+from aggregator.ingest.workers import SHARED, ExtractPool
 from aggregator.store.base import EventLog, ReadModel
 from aggregator.store.catchup import fold_appended
 
@@ -60,7 +60,7 @@ class PollSummary:
     error: str | None = None
     error_kind: str | None = None
     appended: int = 0
-    busy: float = 0.0  # seconds of work on a worker (extract, plan, store), for pacing
+    busy: float = 0.0  # CPU seconds of the poll's work (extract, plan, store), for pacing
 
     @property
     def outcome(self) -> str:
@@ -86,24 +86,26 @@ def source_context(
         content_type=content_type,
         server_date=server_date,
         selectors=source.selectors,
+        max_entries=source.max_entries_per_poll,
     )
 
 
-def read_page(source: SourceConfig, fetched: FetchResult, fmt: Format | None = None) -> Page:
+def read_page(
+    source: SourceConfig,
+    fetched: FetchResult,
+    fmt: Format | None = None,
+    extractors: ExtractPool = SHARED,
+) -> Page:
     """The page a fetch of `source` holds, read as `fmt` (default: the source's format).
 
-    The one read step of a poll and of `aggregator try`. A page that trips a
-    bug in an extractor is that source's failure, not the service's: it comes
-    out as an `ExtractorCrashed` (the traceback goes to the log).
+    The one read step of a poll and of `aggregator try`, in one of the
+    `extractors`' worker processes, under their CPU budget (`ingest.workers`).
+    A page that trips a bug in an extractor is that source's failure, not the
+    service's: it comes out as an `ExtractorCrashed` (the traceback goes to
+    the log); one that takes too long as an `ExtractionOverBudget`.
     """
     context = source_context(source, fetched.fetched_at, fetched.content_type, fetched.server_date)
-    try:
-        return extract(fetched.body, context, fmt or source.format)
-    except ExtractError:
-        raise
-    except Exception as exc:
-        logger.exception("extracting %s raised", source.name)
-        raise ExtractorCrashed(f"internal error: {type(exc).__name__}: {exc}"[:500]) from exc
+    return extractors.extract(fetched.body, context, fmt or source.format)
 
 
 async def _inline(work: Callable[[], T]) -> T:
@@ -121,6 +123,7 @@ async def poll_source(
     earlier: Sequence[Event] = (),
     run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] = _inline,
     go_ahead: Callable[[], bool] = lambda: True,
+    extractors: ExtractPool = SHARED,
 ) -> PollSummary:
     """Poll once and append the outcome; a source's failures are recorded, never raised.
 
@@ -138,6 +141,8 @@ async def poll_source(
     Work on a thread goes on when the poll's task is cancelled, so the append
     asks `go_ahead` first: a poll abandoned at shutdown appends nothing, and
     its summary (kind "abandoned") is for nobody.
+    The page is read by `extractors` (the engine passes its own pool); a poll
+    whose extraction they abandon raises `PollAbandoned` and appends nothing.
     """
     poll_id = new_poll_id()
     attempted_at = clock()
@@ -152,9 +157,14 @@ async def poll_source(
         fetched = exc
 
     def record() -> PollSummary:
-        started = time.perf_counter()
-        summary = _record(source, fetched, log, model, poll_id, attempted_at, earlier, go_ahead)
-        return replace(summary, busy=time.perf_counter() - started)
+        # CPU time, not wall time: a poll waiting for a worker or the database
+        # is not costly, only slowed by others (see `ingest.polling.paced`).
+        started = time.thread_time()
+        extractors.spent()
+        summary = _record(
+            source, fetched, log, model, poll_id, attempted_at, earlier, go_ahead, extractors
+        )
+        return replace(summary, busy=time.thread_time() - started + extractors.spent())
 
     result: PollSummary = await run_sync(record)
     return result
@@ -169,6 +179,7 @@ def _record(
     attempted_at: datetime,
     earlier: Sequence[Event],
     go_ahead: Callable[[], bool],
+    extractors: ExtractPool,
 ) -> PollSummary:
     """Turn one fetch into events, append them in one transaction and fold them."""
     events: list[Event]
@@ -186,7 +197,7 @@ def _record(
             ]
             summary = PollSummary(source.name, not_modified=True)
         else:
-            page = read_page(source, fetched)
+            page = read_page(source, fetched, extractors=extractors)
             current = model.digests(source.name)
             owners = model.owners(given_ids(page, current))
             events = plan_poll(source, page, current, fetched, poll_id, owners)
@@ -196,7 +207,7 @@ def _record(
     except (FetchError, ExtractError) as exc:
         events = [_failed(source, poll_id, attempted_at, exc.kind, str(exc), exc)]
         summary = PollSummary(source.name, error=str(exc), error_kind=exc.kind)
-    except StoreError:
+    except (StoreError, PollAbandoned):
         raise
     except Exception as exc:
         # A bug past extraction (in the plan) is still that source's failure.

@@ -12,10 +12,11 @@ same in the scheduler, in `aggregator sources` and after a restart:
   as `not_before`) pushes the next poll later, never earlier, and is honoured
   up to the same ceiling, so a hostile "come back in a year" cannot silence a
   source;
-* a poll that kept a worker busy for B seconds (extracting a huge page,
-  storing a flood) is followed by at least `PACING` times B seconds without one
-  (`paced`): a source may take at most a tenth of a worker, so a few costly
-  sources cannot crowd out the rest of a shared machine.
+* a poll whose work cost B seconds of CPU (extracting a huge page, storing
+  a flood; time spent waiting for a worker or the database not counted) is
+  followed by at least `PACING` times B seconds without a poll (`paced`): a
+  source may take at most a tenth of a core, so a few costly sources cannot
+  crowd out the rest of a shared machine.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ The modules, in the order the bytes flow through them:
   `jsonld`, `selectors`, `microdata` or `blocks` (which finds its `series`
   and dates it with `block_times`), else as text through `lines`; what the
   readings share is in `markup`.
-- Shared by all: `times` and `stamps` (times stated or printed), `titles`
-  and `sanitize`.
+- Shared by all: `times` and `stamps` (times stated or printed), `titles`,
+  `sanitize` and `cap` (the newest `max_entries` of a page are kept).
 
 Extractors are pure (no I/O, no clock: the fetch time arrives in the
 `ExtractContext`), which is what lets golden tests pin their output exactly.
@@ -26,6 +26,7 @@ from dataclasses import replace
 from aggregator.core.events import UNSTORABLE, repair_note, repair_text
 from aggregator.core.model import ExtractContext, ExtractedEntry, Format, Page
 from aggregator.ingest.extract import feed, liveblog_html, liveblog_text
+from aggregator.ingest.extract.cap import newest
 from aggregator.ingest.extract.decode import opening
 from aggregator.ingest.extract.titles import GIVEN_TITLE_LIMIT, cut_title
 
@@ -69,8 +70,9 @@ READERS: Mapping[Format, Callable[[bytes, ExtractContext], Page]] = {
 def extract(body: bytes, context: ExtractContext, fmt: Format) -> Page:
     chosen = detect_format(body, context.content_type) if fmt == "auto" else fmt
     page = READERS[chosen](body, context)
-    entries = tuple(_bounded_title(_encodable(entry)) for entry in page.entries)
-    notes = tuple(repair_text(note) for note in page.notes)
+    kept, cut = newest(page.entries, context.max_entries, lambda entry: entry.published)
+    entries = tuple(_bounded_title(_encodable(entry)) for entry in kept)
+    notes = tuple(repair_text(note) for note in (*page.notes, *cut))
     if entries == page.entries and notes == page.notes:
         return page
     return replace(page, entries=entries, notes=notes)
