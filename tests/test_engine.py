@@ -17,6 +17,7 @@ import socket
 import struct
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -59,6 +60,15 @@ def polls(
             await engine.aclose()
 
     return asyncio.run(run())
+
+
+@contextlib.contextmanager
+def json_feed(tmp_path: Path, body: bytes) -> Iterator[Settings]:
+    """Settings whose one source, "flaky", is `body` served as a JSON Feed."""
+    answer = (200, {"Content-Type": "application/feed+json"}, body)
+    with serve({"/feed.json": lambda handler: answer}) as base:
+        settings = settings_for(tmp_path, f"{base}/feed.json")
+        yield replace(settings, sources=(replace(settings.sources[0], format="feed"),))
 
 
 def test_every_poll_shares_one_client_and_keeps_its_connection(tmp_path: Path) -> None:
@@ -375,10 +385,7 @@ def test_a_lone_surrogate_is_repaired_and_the_poll_recorded(tmp_path: Path) -> N
         b'{"id": "b", "title": "Fine", "content_text": "y",'
         b' "date_published": "2020-09-27T11:00:00Z"}]}'
     )
-    answer = (200, {"Content-Type": "application/feed+json"}, feed)
-    with serve({"/feed.json": lambda handler: answer}) as base:
-        settings = settings_for(tmp_path, f"{base}/feed.json")
-        settings = replace(settings, sources=(replace(settings.sources[0], format="feed"),))
+    with json_feed(tmp_path, feed) as settings:
         store = open_store(settings.database_url)
 
         (summary,) = polls(settings, store)
@@ -482,10 +489,7 @@ def test_text_no_database_can_hold_is_repaired_before_the_write(
         b'{"id": "a\\u0000b", "title": "T", "content_text": "x",'
         b' "date_published": "2020-09-27T10:00:00Z"}]}'
     )
-    answer = (200, {"Content-Type": "application/feed+json"}, feed)
-    with serve({"/feed.json": lambda handler: answer}) as base:
-        settings = settings_for(tmp_path, f"{base}/feed.json")
-        settings = replace(settings, sources=(replace(settings.sources[0], format="feed"),))
+    with json_feed(tmp_path, feed) as settings:
         (summary,) = polls(settings, sql_store)
     entries = list(sql_store.read_model.entries(source="flaky"))
     assert summary is not None and summary.outcome == "ok", summary
