@@ -38,6 +38,23 @@ def poll_event(n: int) -> SourceNotModified:
     )
 
 
+def rewound(store: SqlStore, version: str, *statements: str) -> tuple[MemoryReadModel, SqlStore]:
+    """Fold `store`, undo a migration by hand (`statements`, then the version
+    it started from), reopen: the read model a fold gives, and the store
+    the migration has now run on."""
+    catch_up(store.log, store.read_model)
+    expected = MemoryReadModel()
+    catch_up(store.log, expected)
+    url = store.url
+    with store.write_session() as session:
+        for statement in statements:
+            session.execute(text(statement))
+        session.execute(text(f"UPDATE alembic_version SET version_num = '{version}'"))
+        session.commit()
+    store.close()
+    return expected, open_store(url)
+
+
 def test_a_new_database_is_created_at_head_matching_the_models(url: str) -> None:
     store = open_store(url)
     try:
@@ -115,16 +132,12 @@ def test_the_error_kind_migration_sets_what_a_fold_would(url: str) -> None:
             poll_event(6),
         ]
     )
-    catch_up(store.log, store.read_model)
-    expected = MemoryReadModel()
-    catch_up(store.log, expected)
-    with store.write_session() as session:
-        session.execute(text("ALTER TABLE source_status DROP COLUMN last_error_kind"))
-        session.execute(text("ALTER TABLE entries DROP COLUMN recorded_at"))
-        session.execute(text("UPDATE alembic_version SET version_num = '0006'"))
-        session.commit()
-    store.close()
-    reopened: SqlStore = open_store(url)
+    expected, reopened = rewound(
+        store,
+        "0006",
+        "ALTER TABLE source_status DROP COLUMN last_error_kind",
+        "ALTER TABLE entries DROP COLUMN recorded_at",
+    )
     try:
         migrated = reopened.read_model.sources()
         assert {name: s.last_error_kind for name, s in migrated.items()} == {
@@ -169,20 +182,14 @@ def test_the_entry_id_migration_renames_shared_ids_as_a_fold_would(url: str) -> 
             claim("spoof", "2", 4),
         ]
     )
-    catch_up(store.log, store.read_model)
-    expected = MemoryReadModel()
-    catch_up(store.log, expected)
     # Back to what the fold before 0008 made: every claimant kept the id.
-    with store.write_session() as session:
-        session.execute(text("DROP INDEX ix_entries_entry_id"))
-        session.execute(
-            text("UPDATE entries SET entry_id = :id WHERE source = 'spoof'"), {"id": taken}
-        )
-        session.execute(text("ALTER TABLE entries DROP COLUMN recorded_at"))  # 0009's
-        session.execute(text("UPDATE alembic_version SET version_num = '0007'"))
-        session.commit()
-    store.close()
-    reopened: SqlStore = open_store(url)
+    expected, reopened = rewound(
+        store,
+        "0007",
+        "DROP INDEX ix_entries_entry_id",
+        f"UPDATE entries SET entry_id = '{taken}' WHERE source = 'spoof'",
+        "ALTER TABLE entries DROP COLUMN recorded_at",  # 0009's
+    )
     try:
         migrated = {(e.source, e.key): e.entry_id for e in reopened.read_model.entries()}
         assert migrated == {(e.source, e.key): e.entry_id for e in expected.entries()}
@@ -199,15 +206,11 @@ def test_the_recorded_at_migration_sets_what_a_fold_would(url: str) -> None:
     store.log.append([first, added("b")])
     clock.advance(minutes=12)
     store.log.append([revised(first, "t2")])
-    catch_up(store.log, store.read_model)
-    expected = MemoryReadModel()
-    catch_up(store.log, expected)
-    with store.write_session() as session:
-        session.execute(text("ALTER TABLE entries DROP COLUMN recorded_at"))
-        session.execute(text("UPDATE alembic_version SET version_num = '0008'"))
-        session.commit()
-    store.close()
-    reopened: SqlStore = open_store(url)
+    expected, reopened = rewound(
+        store,
+        "0008",
+        "ALTER TABLE entries DROP COLUMN recorded_at",
+    )
     try:
         migrated = reopened.read_model.digests("s")
         assert migrated == expected.digests("s")
