@@ -37,6 +37,7 @@ from aggregator.core.events import (
     storable,
 )
 from aggregator.core.model import ExtractContext, Format, Page
+from aggregator.core.states import StoredEvent
 from aggregator.ingest.fetch import Fetcher, FetchResult
 from aggregator.ingest.plan import given_ids, plan_poll
 from aggregator.ingest.workers import SHARED, ExtractPool
@@ -138,11 +139,10 @@ async def poll_source(
     state, extracting, planning, appending and folding) is blocking store and
     CPU work, handed to `run_sync`: the engine passes its worker threads, so a
     poll never blocks the loop that serves HTTP; the default runs it inline.
-    Work on a thread goes on when the poll's task is cancelled, so the append
-    asks `go_ahead` first: a poll abandoned at shutdown appends nothing, and
-    its summary (kind "abandoned") is for nobody.
-    The page is read by `extractors` (the engine passes its own pool); a poll
-    whose extraction they abandon raises `PollAbandoned` and appends nothing.
+    The page is read by `extractors` (the engine passes its own pool). Work on
+    a thread goes on when the poll's task is cancelled, so the append asks
+    `go_ahead` first. A poll stopped either way (its extraction killed, or
+    told not to go ahead) raises `PollAbandoned` and appends nothing.
     """
     poll_id = new_poll_id()
     attempted_at = clock()
@@ -216,15 +216,19 @@ def _record(
         events = [_failed(source, poll_id, attempted_at, "internal", reason, exc)]
         summary = PollSummary(source.name, error=reason, error_kind="internal")
     if not go_ahead():
-        return PollSummary(source.name, error="abandoned at shutdown", error_kind="abandoned")
+        raise PollAbandoned("the poll was stopped before its append")
+
+    def append(batch: Sequence[Event]) -> list[StoredEvent]:
+        return log.append([storable(event) for event in (*earlier, *batch)])
+
     try:
-        written = log.append([storable(event) for event in (*earlier, *events)])
+        written = append(events)
     except StoreRefused as exc:
         # What this poll held was refused, so writing it again would be too:
         # the poll is recorded as failed instead, and backs off like any other.
-        events = [_failed(source, poll_id, attempted_at, "store-refused", str(exc), exc)]
+        failed = _failed(source, poll_id, attempted_at, "store-refused", str(exc), exc)
         summary = PollSummary(source.name, error=str(exc), error_kind="store-refused")
-        written = log.append([*earlier, *events])
+        written = append([failed])
     try:
         fold_appended(log, model, written)
     except StoreUnavailable as exc:
