@@ -190,29 +190,36 @@ def test_three_flooding_sources_leave_the_good_one_its_share_of_the_merged_feed(
     store.close()
 
 
-def test_a_slow_host_queues_its_polls_without_holding_the_workers(tmp_path: Path) -> None:
+def _three_slow_then_one_fast(
+    tmp_path: Path, **service: int
+) -> tuple[str | None, list[str], list[str]]:
+    """Three sources on a server that holds its answers, then, 0.3 s later, one
+    on another host that answers at once, through one engine with `service`'s
+    limits: the fast poll's outcome (None when it waited 10 s in vain), the
+    sources in flight as it ended, and then, once the slow ones are let go,
+    the sources of the successful polls in the order the log has them."""
     release = threading.Event()
 
     def slow(handler: BaseHTTPRequestHandler) -> Response:
         release.wait(20)
         return 200, OK, PAGE
 
-    def fast(handler: BaseHTTPRequestHandler) -> Response:
-        return 200, OK, PAGE
-
-    routes = {"/slow1": slow, "/slow2": slow, "/slow3": slow, "/fast": fast}
+    routes = {"/slow1": slow, "/slow2": slow, "/slow3": slow, "/fast": lambda h: (200, OK, PAGE)}
     with serve(routes) as base:
         other = base.replace("127.0.0.1", "localhost")  # another host, same server
         urls = [f"{base}/slow1", f"{base}/slow2", f"{base}/slow3", f"{other}/fast"]
         settings = settings_for(tmp_path, *urls)
-        settings = replace(settings, service=replace(settings.service, workers=2, per_host=1))
+        settings = replace(settings, service=replace(settings.service, **service))
         store = open_store(settings.database_url)
 
         async def run() -> tuple[str | None, list[str]]:
             engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
             slow_polls = [asyncio.create_task(engine.poll(s)) for s in settings.sources[:3]]
-            await asyncio.sleep(0.3)  # the first slow poll holds its host; two wait for it
-            fast = await asyncio.wait_for(engine.poll(settings.sources[3]), 10)
+            await asyncio.sleep(0.3)
+            try:
+                fast = await asyncio.wait_for(engine.poll(settings.sources[3]), 10)
+            except TimeoutError:
+                fast = None
             in_flight = engine.in_flight()
             release.set()
             await asyncio.gather(*slow_polls)
@@ -222,11 +229,16 @@ def test_a_slow_host_queues_its_polls_without_holding_the_workers(tmp_path: Path
         outcome, in_flight = asyncio.run(run())
         polled = [e for e in (r.event() for r in store.log.read()) if isinstance(e, SourcePolled)]
         store.close()
-    # Two workers, one held by the slow host's first poll: the other host's
-    # poll still had a worker, and the two queued polls held none.
+    return outcome, in_flight, [e.source for e in polled]
+
+
+def test_a_slow_host_queues_its_polls_without_holding_the_slots(tmp_path: Path) -> None:
+    outcome, in_flight, polled = _three_slow_then_one_fast(tmp_path, fetches=2, per_host=1)
+    # Two slots, one held by the slow host's first poll: the other host's
+    # poll still had one, and the two queued polls held none.
     assert outcome == "ok"
     assert in_flight == ["flaky"]
-    assert polled[0].source == "other3" and len(polled) == 4
+    assert polled[0] == "other3" and len(polled) == 4
 
 
 class _Follower:
@@ -548,35 +560,7 @@ def test_a_poll_cancelled_in_its_worker_thread_appends_nothing(tmp_path: Path) -
 def test_slow_servers_hold_no_worker_while_they_keep_a_poll_waiting(tmp_path: Path) -> None:
     """A worker slot was held for the whole poll, network wait included: three
     slow servers held every slot and the good source waited as long as they did."""
-    release = threading.Event()
-
-    def slow(handler: BaseHTTPRequestHandler) -> Response:
-        release.wait(20)
-        return 200, OK, PAGE
-
-    routes = {"/slow1": slow, "/slow2": slow, "/slow3": slow, "/fast": lambda h: (200, OK, PAGE)}
-    with serve(routes) as base:
-        other = base.replace("127.0.0.1", "localhost")  # another host, same server
-        urls = [f"{base}/slow1", f"{base}/slow2", f"{base}/slow3", f"{other}/fast"]
-        settings = settings_for(tmp_path, *urls)
-        settings = replace(settings, service=replace(settings.service, workers=2, per_host=3))
-        store = open_store(settings.database_url)
-
-        async def run() -> str | None:
-            engine = PollEngine(settings.service, store.log, store.read_model, store.clock)
-            slow_polls = [asyncio.create_task(engine.poll(s)) for s in settings.sources[:3]]
-            await asyncio.sleep(0.3)  # all three wait on their server
-            try:
-                fast = await asyncio.wait_for(engine.poll(settings.sources[3]), 10)
-            except TimeoutError:
-                fast = None
-            release.set()
-            await asyncio.gather(*slow_polls)
-            await engine.aclose()
-            return fast.outcome if fast else None
-
-        outcome = asyncio.run(run())
-        store.close()
+    outcome, _, _ = _three_slow_then_one_fast(tmp_path, workers=2, per_host=3)
     assert outcome == "ok"
 
 
