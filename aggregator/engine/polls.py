@@ -12,16 +12,18 @@ kept-alive connection, not a TLS handshake and a new pool.
 A poll waits for its host's limit before it takes one of the `fetches`
 slots, so polls queued behind one slow host never hold a slot another host
 could use. Only the fetch has to run on the loop; reading the source's state,
-extracting, planning, appending and folding are blocking work (see
-`ingest.poll.poll_source`). Under the service they run on the engine's
-`workers` threads, so the loop stays free for the web server that shares
-it, and a poll holds a thread only while it has work for one: a server
-that takes 50 s to answer costs a slot of the many `fetches`, never one of
-the few threads (three slow servers once held every worker, and the other
-sources waited as long as they did). `collect` runs them inline
-(`offload=False`): its loop serves nothing else, appends then go one at a
-time in the order the fetches finish (for local files, the config's order),
-and a collect's log is reproducible.
+extracting and planning are blocking work (see `ingest.poll.poll_source`),
+run on the engine's `workers` threads, so the loop stays free for the web
+server that shares it, and a poll holds a thread only while it has work for
+one: a server that takes 50 s to answer costs a slot of the many `fetches`,
+never one of the few threads (three slow servers once held every worker,
+and the other sources waited as long as they did). Pages are read in the
+engine's `ExtractPool`, one process per thread, so `collect` reads as many
+pages at once as the machine has workers for. The appends and folds go
+down one `GroupCommit` (`ingest.commit`) on a writer thread of their own:
+the polls that finish while a write is under way share the next one, so a
+round of 1,000 polls is a few hundred transactions, not 2,000. Appends go
+in the order the polls finish, under `collect` as under the service.
 
 A database that goes away does not stop the engine: the log's append is
 retried (see `store.sql`), and a poll that still could not be stored is
@@ -56,6 +58,7 @@ from urllib.parse import urlsplit
 from aggregator.config import ServiceConfig, SourceConfig
 from aggregator.core.errors import PollAbandoned, StoreError, StoreUnavailable
 from aggregator.core.events import SourceFailed, format_time
+from aggregator.ingest.commit import GroupCommit
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import PollSummary, poll_source
 from aggregator.ingest.workers import ExtractPool
@@ -132,7 +135,6 @@ class PollEngine:
         fetcher: Fetcher | None = None,
         on_poll: Callable[[PollSummary, float], None] = lambda summary, seconds: None,
         on_append: Callable[[PollSummary], None] = lambda summary: None,
-        offload: bool = True,
     ) -> None:
         self._log = log
         self._model = model
@@ -141,9 +143,10 @@ class PollEngine:
         self._on_poll = on_poll
         self._on_append = on_append
         self._limits = HostLimits(service.per_host, service.fetches)
-        self._threads = (
-            ThreadPoolExecutor(service.workers, thread_name_prefix="poll") if offload else None
-        )
+        self._threads = ThreadPoolExecutor(service.workers, thread_name_prefix="poll")
+        # One writer of its own: a group's write never queues behind extractions.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="commit")
+        self.commit = GroupCommit(log, model, self._in_writer)
         self._extractors = ExtractPool.for_service(service)
         # Each poll in flight: its task, and the flag that tells its thread not to append.
         self._running: dict[str, tuple[asyncio.Task[Any], threading.Event]] = {}
@@ -203,6 +206,7 @@ class PollEngine:
                     run_sync=self._in_thread,
                     go_ahead=lambda: not abandoned.is_set(),
                     extractors=self._extractors,
+                    commit=self.commit,
                 )
             except asyncio.CancelledError:
                 logger.warning("poll abandoned; nothing appended", extra={"source": source.name})
@@ -223,9 +227,10 @@ class PollEngine:
         return summary
 
     async def _in_thread(self, work: Callable[[], T]) -> T:
-        if self._threads is None:
-            return work()
         return await asyncio.get_running_loop().run_in_executor(self._threads, work)
+
+    async def _in_writer(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, work)
 
     def _note_outage(self, source: str, when: datetime, error: str) -> None:
         outage = self._outages.get(source)
@@ -264,8 +269,8 @@ class PollEngine:
         threads finish what they hold."""
         await self._fetcher.aclose()
         self.terminate()
-        if self._threads is not None:
-            await asyncio.to_thread(self._threads.shutdown, True)
+        await asyncio.to_thread(self._threads.shutdown, True)
+        await asyncio.to_thread(self._writer.shutdown, True)
 
 
 async def collect_once(
@@ -278,7 +283,7 @@ async def collect_once(
     fetcher: Fetcher | None = None,
 ) -> list[PollSummary]:
     """`aggregator collect`'s polling: every chosen source, once, through one engine."""
-    engine = PollEngine(service, log, model, clock, fetcher, offload=False)
+    engine = PollEngine(service, log, model, clock, fetcher)
     try:
         return await engine.poll_each(sources, progress)
     finally:

@@ -27,22 +27,14 @@ from aggregator.core.errors import (
     PollAbandoned,
     StoreError,
     StoreRefused,
-    StoreUnavailable,
 )
-from aggregator.core.events import (
-    Event,
-    SourceFailed,
-    SourceNotModified,
-    SourcePolled,
-    storable,
-)
+from aggregator.core.events import Event, SourceFailed, SourceNotModified, SourcePolled
 from aggregator.core.model import ExtractContext, Format, Page
-from aggregator.core.states import StoredEvent
+from aggregator.ingest.commit import GroupCommit
 from aggregator.ingest.fetch import Fetcher, FetchResult
 from aggregator.ingest.plan import given_ids, plan_poll
 from aggregator.ingest.workers import SHARED, ExtractPool
 from aggregator.store.base import EventLog, ReadModel
-from aggregator.store.catchup import fold_appended
 
 logger = logging.getLogger("aggregator.collect")
 
@@ -125,6 +117,7 @@ async def poll_source(
     run_sync: Callable[[Callable[[], Any]], Awaitable[Any]] = _inline,
     go_ahead: Callable[[], bool] = lambda: True,
     extractors: ExtractPool = SHARED,
+    commit: GroupCommit | None = None,
 ) -> PollSummary:
     """Poll once and append the outcome; a source's failures are recorded, never raised.
 
@@ -135,14 +128,17 @@ async def poll_source(
     `StoreError` escapes: then nothing of this poll was appended, or all of it
     was and only the projection is behind (it catches up on the next read).
 
-    Only the fetch waits on the event loop. The rest (reading the source's
-    state, extracting, planning, appending and folding) is blocking store and
-    CPU work, handed to `run_sync`: the engine passes its worker threads, so a
-    poll never blocks the loop that serves HTTP; the default runs it inline.
-    The page is read by `extractors` (the engine passes its own pool). Work on
-    a thread goes on when the poll's task is cancelled, so the append asks
-    `go_ahead` first. A poll stopped either way (its extraction killed, or
-    told not to go ahead) raises `PollAbandoned` and appends nothing.
+    Only the fetch waits on the event loop. Reading the source's state,
+    extracting and planning are blocking store and CPU work, handed to
+    `run_sync`: the engine passes its worker threads, so a poll never blocks
+    the loop that serves HTTP; the default runs it inline. The page is read
+    by `extractors` (the engine passes its own pool). The append and the fold
+    go to `commit`, which writes the events of the polls that finish together
+    in one transaction (`ingest.commit`; by default a commit of this poll
+    alone, inline). Work on a thread goes on when the poll's task is
+    cancelled, so the append asks `go_ahead` first. A poll stopped either way
+    (its extraction killed, or told not to go ahead) raises `PollAbandoned`
+    and appends nothing.
     """
     poll_id = new_poll_id()
     attempted_at = clock()
@@ -156,86 +152,67 @@ async def poll_source(
     except FetchError as exc:
         fetched = exc
 
-    def record() -> PollSummary:
+    def prepare() -> tuple[list[Event], PollSummary]:
         # CPU time, not wall time: a poll waiting for a worker or the database
         # is not costly, only slowed by others (see `ingest.polling.paced`).
         started = time.thread_time()
         extractors.spent()
-        summary = _record(
-            source, fetched, log, model, poll_id, attempted_at, earlier, go_ahead, extractors
-        )
-        return replace(summary, busy=time.thread_time() - started + extractors.spent())
+        events, summary = _outcome(source, fetched, model, poll_id, attempted_at, extractors)
+        busy = time.thread_time() - started + extractors.spent()
+        return [*earlier, *events], replace(summary, busy=busy)
 
-    result: PollSummary = await run_sync(record)
-    return result
+    prepared: tuple[list[Event], PollSummary] = await run_sync(prepare)
+    events, summary = prepared
+    commit = commit or GroupCommit(log, model, run_sync)
+    try:
+        written = await commit(events, go_ahead)
+    except StoreRefused as exc:
+        # What this poll held was refused, so writing it again would be too:
+        # the poll is recorded as failed instead, and backs off like any other.
+        failed = _failed(source, poll_id, attempted_at, "store-refused", str(exc), exc)
+        summary = PollSummary(source.name, error=str(exc), error_kind="store-refused")
+        written = await commit([*earlier, failed], go_ahead)
+    return replace(summary, appended=len(written))
 
 
-def _record(
+def _outcome(
     source: SourceConfig,
     fetched: FetchResult | FetchError,
-    log: EventLog,
     model: ReadModel,
     poll_id: str,
     attempted_at: datetime,
-    earlier: Sequence[Event],
-    go_ahead: Callable[[], bool],
     extractors: ExtractPool,
-) -> PollSummary:
-    """Turn one fetch into events, append them in one transaction and fold them."""
-    events: list[Event]
+) -> tuple[list[Event], PollSummary]:
+    """What one fetch comes to: the events to append, and the poll's summary."""
     try:
         if isinstance(fetched, FetchError):
             raise fetched
         if fetched.not_modified:
-            events = [
-                SourceNotModified(
-                    source=source.name,
-                    poll_id=poll_id,
-                    fetched_at=fetched.fetched_at,
-                    not_before=fetched.not_before,
-                )
-            ]
-            summary = PollSummary(source.name, not_modified=True)
-        else:
-            page = read_page(source, fetched, extractors=extractors)
-            current = model.digests(source.name)
-            owners = model.owners(given_ids(page, current))
-            events = plan_poll(source, page, current, fetched, poll_id, owners)
-            polled = events[-1]
-            assert isinstance(polled, SourcePolled)
-            summary = PollSummary(source.name, polled.added, polled.revised, polled.unchanged)
+            unchanged = SourceNotModified(
+                source=source.name,
+                poll_id=poll_id,
+                fetched_at=fetched.fetched_at,
+                not_before=fetched.not_before,
+            )
+            return [unchanged], PollSummary(source.name, not_modified=True)
+        page = read_page(source, fetched, extractors=extractors)
+        current = model.digests(source.name)
+        owners = model.owners(given_ids(page, current))
+        events = plan_poll(source, page, current, fetched, poll_id, owners)
+        polled = events[-1]
+        assert isinstance(polled, SourcePolled)
+        return events, PollSummary(source.name, polled.added, polled.revised, polled.unchanged)
     except (FetchError, ExtractError) as exc:
-        events = [_failed(source, poll_id, attempted_at, exc.kind, str(exc), exc)]
-        summary = PollSummary(source.name, error=str(exc), error_kind=exc.kind)
+        failed = _failed(source, poll_id, attempted_at, exc.kind, str(exc), exc)
+        return [failed], PollSummary(source.name, error=str(exc), error_kind=exc.kind)
     except (StoreError, PollAbandoned):
         raise
     except Exception as exc:
         # A bug past extraction (in the plan) is still that source's failure.
         logger.exception("polling %s raised", source.name)
         reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
-        events = [_failed(source, poll_id, attempted_at, "internal", reason, exc)]
-        summary = PollSummary(source.name, error=reason, error_kind="internal")
-    if not go_ahead():
-        raise PollAbandoned("the poll was stopped before its append")
-
-    def append(batch: Sequence[Event]) -> list[StoredEvent]:
-        return log.append([storable(event) for event in (*earlier, *batch)])
-
-    try:
-        written = append(events)
-    except StoreRefused as exc:
-        # What this poll held was refused, so writing it again would be too:
-        # the poll is recorded as failed instead, and backs off like any other.
-        failed = _failed(source, poll_id, attempted_at, "store-refused", str(exc), exc)
-        summary = PollSummary(source.name, error=str(exc), error_kind="store-refused")
-        written = append([failed])
-    try:
-        fold_appended(log, model, written)
-    except StoreUnavailable as exc:
-        # The events are in the log, which is what counts; the projection
-        # folds them on its next catch-up.
-        logger.warning("projection left behind", extra={"source": source.name, "error": str(exc)})
-    return replace(summary, appended=len(written))
+        failed = _failed(source, poll_id, attempted_at, "internal", reason, exc)
+        return [failed], PollSummary(source.name, error=reason, error_kind="internal")
 
 
 def _failed(
