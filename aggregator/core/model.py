@@ -174,6 +174,10 @@ def is_absolute_iri(text: str) -> bool:
     host = authority.rpartition("@")[2]
     if ("[" in host or "]" in host) and not _IP_LITERAL.fullmatch(host):
         return False
+    if rest.isascii():
+        # Nearly every id: one set test instead of a call per character
+        # (which was a fifth of a cold poll's planning).
+        return _IRI_ASCII.issuperset(rest)
     return all(_iri_char(c, _UCSCHAR) for c in hierarchy + fragment) and all(
         _iri_char(c, _UCSCHAR + _IPRIVATE) for c in query
     )
