@@ -95,5 +95,8 @@ def configure(fmt: str = "text", level: int = logging.INFO, stream: TextIO | Non
     root.setLevel(level)
     # APScheduler logs every job run at INFO; our own poll line says more.
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    # httpx logs every request at INFO: a second line per poll that says less
+    # than our own poll line (the service's log of 1,000 polls was half httpx).
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
     # Alembic narrates every plugin it loads; a migration that ran is in `db status`.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
