@@ -71,7 +71,7 @@ def _serve(connection: Connection, read: Reader) -> None:
     while True:
         try:
             body, context, fmt, budget = connection.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the pool closed its end, or its process died
             return
         signal.setitimer(signal.ITIMER_PROF, budget)
         started = time.process_time()
@@ -88,6 +88,8 @@ def _serve(connection: Connection, read: Reader) -> None:
         spent = time.process_time() - started
         try:
             connection.send((value, trace, spent))
+        except OSError:  # no one is listening: the pool's process died mid-page
+            return
         except Exception as exc:  # the page itself would not pickle: a bug, said as one
             connection.send((f"{type(exc).__name__}: {exc}", traceback.format_exc(), spent))
 
