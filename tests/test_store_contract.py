@@ -245,6 +245,19 @@ def test_apply_is_idempotent_and_reset_empties(adapter: Adapter) -> None:
     assert adapter.model.sources() == {}
 
 
+def test_apply_folds_only_what_continues_the_checkpoint(adapter: Adapter) -> None:
+    # What another process appended in between must not be skipped: a batch
+    # that does not start right after the checkpoint folds nothing, and one
+    # with a hole folds up to the hole.
+    adapter.log.append([added("a"), added("b"), added("c"), added("d")])
+    first, second, third, fourth = adapter.log.read()
+    assert adapter.model.apply([second, third]) == 0
+    assert adapter.model.entries() == []
+    assert adapter.model.apply([first, second, fourth]) == 2
+    assert sorted(e.key for e in adapter.model.entries()) == ["a", "b"]
+    assert adapter.model.apply([second, third, fourth]) == 4
+
+
 def test_entries_order_limit_and_source_filter(adapter: Adapter) -> None:
     adapter.log.append([added("x1", "x", 5), added("y1", "y", 7), added("x2", "x", 9)])
     catch_up(adapter.log, adapter.model)

@@ -73,7 +73,10 @@ class ReadModel(Protocol):
         """Fold the records past the checkpoint and advance it, atomically.
 
         Records at or below the checkpoint are ignored, so applying a batch
-        twice is harmless. Returns the new checkpoint.
+        twice is harmless; so is every record from the first that does not
+        follow the one before (position checkpoint + 1, + 2, ...), so a
+        batch that does not continue the checkpoint folds nothing, rather
+        than leave a gap. Returns the new checkpoint.
         """
         ...
 
@@ -135,3 +138,15 @@ class ReadModel(Protocol):
     def last_recorded_at(self) -> datetime | None:
         """When the last folded event was recorded (for documents with no entries)."""
         ...
+
+
+def continuing(records: Iterable[StoredEvent], checkpoint: int) -> list[StoredEvent]:
+    """The records that continue `checkpoint` without a gap: what `ReadModel.apply` folds."""
+    run: list[StoredEvent] = []
+    for record in records:
+        if record.position <= checkpoint:
+            continue
+        if record.position != checkpoint + len(run) + 1:
+            break
+        run.append(record)
+    return run

@@ -23,6 +23,7 @@ from aggregator.core.states import (
     blank_source,
     newest_first,
 )
+from aggregator.store.base import continuing
 
 
 class MemoryEventLog:
@@ -85,9 +86,7 @@ class MemoryReadModel:
         return self._checkpoint
 
     def apply(self, records: Iterable[StoredEvent]) -> int:
-        for record in records:
-            if record.position <= self._checkpoint:
-                continue
+        for record in continuing(records, self._checkpoint):
             fold(self, record)
             self._checkpoint = record.position
             self._last_recorded_at = record.recorded_at

@@ -92,6 +92,7 @@ from aggregator.core.states import (
     newest_first,
 )
 from aggregator.store import migrations
+from aggregator.store.base import continuing
 
 logger = logging.getLogger("aggregator.store")
 
@@ -674,7 +675,7 @@ class SqlReadModel:
         with self._store.write_session() as conn:
             # The row always exists (migration 0003): locking it serialises folds.
             position = conn.execute(_CHECKPOINT_FOR_UPDATE).scalar_one()
-            pending = [(r, r.event()) for r in records if r.position > position]
+            pending = [(r, r.event()) for r in continuing(records, position)]
             if not pending:
                 return int(position)
             target = _BufferedTarget(conn, [event_ for _, event_ in pending])
