@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -135,8 +136,14 @@ class ExtractPool:
 
     @classmethod
     def for_service(cls, service: ServiceConfig) -> ExtractPool:
-        """One worker per poll the service runs at once, under its `extract_budget`."""
-        return cls(service.workers, service.extract_budget.total_seconds())
+        """One worker per thread that reads pages (`workers`), but no more than
+        the machine has cores, under the service's `extract_budget`.
+
+        Reading a page is all CPU: a worker beyond the cores would only take
+        turns with the others on them, and each costs its own memory (about
+        60 MB resident here, most of it the extractors' libraries)."""
+        size = min(service.workers, os.cpu_count() or 1)
+        return cls(size, service.extract_budget.total_seconds())
 
     def extract(self, body: bytes, context: ExtractContext, fmt: Format) -> Page:
         """`extract.extract` in a worker; raises what it raises, or the pool's own errors."""
