@@ -6,8 +6,9 @@ Errors are one line on stderr; `--debug` adds the traceback.
 
 There is one dispatch: each subcommand's parser names its handler
 (`set_defaults(handler=...)`), and every handler takes one
-`cli_context.Context`, which loads the config and opens the store only when
-the handler first asks for them (see there for which commands do).
+`cli_context.Context`, which loads the config only when the handler first
+asks for it; a handler that needs the store opens it with
+`cli.database.configured_store` (see there for which commands do).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from aggregator.cli.context import (
     EXIT_UNUSABLE,
     Context,
     Handler,
-    open_configured_store,
 )
+from aggregator.cli.database import configured_store
 from aggregator.config import Settings, parse_duration
 from aggregator.config.shard import Shard
 from aggregator.core.errors import AggregatorError
@@ -338,34 +339,31 @@ def cmd_fixtures_serve(ctx: Context) -> int:
 
 def cmd_db(ctx: Context) -> int:
     """Schema work on purpose (every other command also upgrades on opening), so
-    the store is its own, opened without migrating."""
+    the store is opened without migrating."""
     settings, args = ctx.settings, ctx.args
     shown = make_url(settings.database_url).render_as_string(hide_password=True)
-    store = open_configured_store(settings, migrate=False)
-    try:
-        if args.action == "upgrade":
-            before, after = store.create_schema()
-            if before == after:
-                print(f"{shown}: at revision {after}, nothing to do")
-            else:
-                print(f"{shown}: upgraded from {before or 'an empty database'} to revision {after}")
-            return EXIT_OK
-        with store.engine.connect() as connection:
-            current = migrations.revision(connection)
-        state = "up to date" if current == migrations.HEAD else "needs 'aggregator db upgrade'"
-        print(f"{shown}: revision {current or 'none'} (newest {migrations.HEAD}; {state})")
-        if current is not None:
-            print(f"log head: position {store.log.head()}")
-        return EXIT_OK if current == migrations.HEAD else EXIT_SOURCE_FAILED
-    finally:
-        store.close()
+    store = configured_store(ctx, migrate=False)
+    if args.action == "upgrade":
+        before, after = store.create_schema()
+        if before == after:
+            print(f"{shown}: at revision {after}, nothing to do")
+        else:
+            print(f"{shown}: upgraded from {before or 'an empty database'} to revision {after}")
+        return EXIT_OK
+    with store.engine.connect() as connection:
+        current = migrations.revision(connection)
+    state = "up to date" if current == migrations.HEAD else "needs 'aggregator db upgrade'"
+    print(f"{shown}: revision {current or 'none'} (newest {migrations.HEAD}; {state})")
+    if current is not None:
+        print(f"log head: position {store.log.head()}")
+    return EXIT_OK if current == migrations.HEAD else EXIT_SOURCE_FAILED
 
 
 def cmd_run(ctx: Context) -> int:
     args, settings = ctx.args, ctx.settings
     # The log lines' format first, before anything of the service can log.
     logs.configure(args.log_format, logging.DEBUG if args.debug else logging.INFO)
-    store = ctx.store
+    store = configured_store(ctx)
     polling = args.command == "run"
     # The service's parts (uvicorn, Starlette, APScheduler, prometheus_client) are
     # imported here, not at start-up: the one-shot commands never need them.
@@ -382,7 +380,7 @@ def cmd_run(ctx: Context) -> int:
 def cmd_collect(ctx: Context) -> int:
     settings, args = ctx.settings, ctx.args
     chosen = [settings.source(args.source)] if args.source else list(settings.sources)
-    store = ctx.store  # only now: an unknown --source fails before the database is made
+    store = configured_store(ctx)  # only now: an unknown --source fails before the database is made
     done: list[PollSummary] = []
 
     def progress(summary: PollSummary) -> None:
@@ -440,7 +438,7 @@ def _position(log: EventLog, value: str, option: str) -> int:
 
 
 def cmd_feed(ctx: Context) -> int:
-    settings, store, args = ctx.settings, ctx.store, ctx.args
+    settings, store, args = ctx.settings, configured_store(ctx), ctx.args
     if args.as_of is None:
         catch_up(store.log, store.read_model)
         document = render_merged(settings, store.read_model)
@@ -462,7 +460,7 @@ def _emit(document: bytes, output: str | None) -> None:
 
 
 def cmd_replay(ctx: Context) -> int:
-    settings, store, args = ctx.settings, ctx.store, ctx.args
+    settings, store, args = ctx.settings, configured_store(ctx), ctx.args
     head = store.log.head()
     upto = head if args.until is None else min(_position(store.log, args.until, "--until"), head)
     store.read_model.reset()
@@ -482,7 +480,7 @@ def cmd_replay(ctx: Context) -> int:
 
 
 def cmd_events(ctx: Context) -> int:
-    store, args = ctx.store, ctx.args
+    store, args = configured_store(ctx), ctx.args
     for record in store.log.read(after=args.since):
         if args.json:
             print(record_line(record))
@@ -494,7 +492,7 @@ def cmd_events(ctx: Context) -> int:
 
 def cmd_export(ctx: Context) -> int:
     """The log in the `events --json` format, read in batches, written atomically to a file."""
-    store, args = ctx.store, ctx.args
+    store, args = configured_store(ctx), ctx.args
     lines = _export_lines(store.log)
     if args.output:
         write_stream(Path(args.output), (f"{line}\n".encode() for line in lines))
@@ -512,7 +510,7 @@ def _export_lines(log: EventLog) -> Iterator[str]:
 
 
 def cmd_import(ctx: Context) -> int:
-    settings, store, args = ctx.settings, ctx.store, ctx.args
+    settings, store, args = ctx.settings, configured_store(ctx), ctx.args
     where = "stdin" if args.file == "-" else args.file
     try:
         handle = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
@@ -610,7 +608,7 @@ def _gist(record: StoredEvent) -> str:
 
 
 def cmd_sources(ctx: Context) -> int:
-    settings, store, args = ctx.settings, ctx.store, ctx.args
+    settings, store, args = ctx.settings, configured_store(ctx), ctx.args
     catch_up(store.log, store.read_model)
     now = store.clock()
     listed = args.shard.select(settings) if args.shard else settings
