@@ -1,6 +1,6 @@
 """What every `aggregator` command is handed: one `Context`, one handler signature.
 
-Each subcommand's parser names its handler (`set_defaults(handler=...)`), a `Handler`
+Each subcommand's parser names its handler (`cli.main.HANDLERS`), a `Handler`
 taking the context and returning the exit status. The context loads the
 config when first asked for it and nothing else, so the cost and the failure
 modes follow the command: `try` and `opml import` never load the config.
