@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ctx = Context(args)
     try:
         try:
-            return handler(args.handler)(ctx)
+            return _handler(args.handler)(ctx)
         finally:
             ctx.close()
     except AggregatorError as exc:
@@ -283,11 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNUSABLE
 
 
-def handler(name: str) -> Handler:
+def _handler(name: str) -> Handler:
     """The handler `HANDLERS` names, its module imported now if it was not yet."""
     module, _, function = HANDLERS[name].partition(":")
     found: Handler = getattr(importlib.import_module(module), function)
     return found
 
 
-__all__ = ["HANDLERS", "handler", "main"]
+__all__ = ["HANDLERS", "main"]
