@@ -15,7 +15,7 @@ because they import what their commands need: the store (SQLAlchemy and
 SQLModel), httpx, lxml, feedparser, Starlette, uvicorn, APScheduler. With
 all of them imported here, `aggregator --help` took 0.73 s, 0.64 s of it
 importing modules it never used; now it imports the config and argparse
-(1.47 s → 0.20 s, best of 15 on one loaded machine; CHANGELOG.md), and
+(0.85 s → 0.11 s, best of 20 on one loaded machine; CHANGELOG.md), and
 `sources` the store besides, nothing it does not read with
 (tests/test_cli_startup.py). It is the one import of ours that waits for a
 function to run (tests/test_layout.py).
