@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from aggregator.config import load_settings, parse_duration
 from aggregator.core.errors import ConfigError
@@ -53,6 +55,46 @@ def test_environment_overrides_database(tmp_path: Path) -> None:
     url = "postgresql+psycopg://u@db/x"
     settings = load(tmp_path, BASE, {"AGGREGATOR_DATABASE_URL": url})
     assert settings.database_url == url  # type: ignore[attr-defined]
+
+
+# URLs the store (`make_url`) reads, refuses or reads differently from a
+# plain URL parser: `{tmp}` is an absolute directory.
+DATABASE_URLS = [
+    "sqlite:///agg.db",
+    "sqlite:///two words/a%20b.db?mode=rwc",
+    "sqlite+pysqlite:///{tmp}/abs.db",
+    "sqlite://",
+    "sqlite:///:memory:",
+    "postgresql://u:p%40ss/w@db:5432/feeds?sslmode=require",
+    "postgresql+psycopg://u@[::1]:5432/feeds",
+    "postgresql://u:pw@db:port/feeds",
+    "postgresql://db:/feeds",
+    "postgresql+psycopg2://u:pw@db/feeds",
+    "mysql://u:pw@h/db",
+    "sqlite:/agg.db",
+    "not a url",
+]
+
+
+@pytest.mark.parametrize("url", DATABASE_URLS)
+def test_the_database_url_is_read_as_the_store_reads_it(tmp_path: Path, url: str) -> None:
+    """The config checks the URL without importing SQLAlchemy; it must agree
+    with `make_url`, which the store opens it with, on what the URL says."""
+    url = url.format(tmp=tmp_path)
+    text = BASE + f'\n[storage]\nurl = "{url}"\n'
+    try:
+        wanted = make_url(url)
+    except (ArgumentError, ValueError):
+        assert error(tmp_path, text).problem.startswith("expected a database URL")
+        return
+    if wanted.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"):
+        shown = wanted.render_as_string(hide_password=True)
+        assert error(tmp_path, text).problem.endswith(f"got {shown!r}")
+        return
+    got = make_url(load(tmp_path, text).database_url)  # type: ignore[attr-defined]
+    if wanted.get_backend_name() == "sqlite" and wanted.database not in (None, "", ":memory:"):
+        wanted = wanted.set(database=str(tmp_path / "sub" / wanted.database))
+    assert got == wanted
 
 
 def test_date_or_start_time(tmp_path: Path) -> None:

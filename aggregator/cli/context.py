@@ -1,13 +1,16 @@
 """What every `aggregator` command is handed: one `Context`, one handler signature.
 
-Each subcommand's parser names its handler (`set_defaults(handler=...)`), a
-`Handler` taking the context and returning the exit status. The context
-makes what a command asks for on first use and nothing else, so the cost and
-the failure modes follow the command: `try` and `opml import` never load the
-config, `opml export`, `fixtures` and `db` never open the store (`db` opens
-its own, unmigrated), and a command that does open it has it closed by
-`cli.main`. It lives apart from `cli.main` so that `cli.onboard`, which
-`cli.main` imports, can take it too.
+Each subcommand's parser names its handler (`cli.main.HANDLERS`), a `Handler`
+taking the context and returning the exit status. The context loads the
+config when first asked for it and nothing else, so the cost and the failure
+modes follow the command: `try` and `opml import` never load the config.
+A handler that needs the store opens it with `cli.database.configured_store`
+(`opml export`, `fixtures` and `try`/`add` never do; `db` opens it
+unmigrated), which hands it to the context, and `cli.main` closes the
+context once the handler returns. The store is not opened through the
+context itself because every command, and `--help`, imports this module:
+it imports no SQLAlchemy, so that they need not. It lives apart from
+`cli.main` so that the handlers' modules can take it.
 """
 
 from __future__ import annotations
@@ -15,24 +18,30 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from aggregator.config import Settings, config_path, load_settings
-from aggregator.core.errors import AggregatorError, StoreError
-from aggregator.store import open_store
-from aggregator.store.sql import SqlStore
 
 # 0 success; 1 the command ran but a source failed (or found nothing); 2 the
 # command could not run (bad configuration, bad arguments, unreachable database).
 EXIT_OK, EXIT_SOURCE_FAILED, EXIT_UNUSABLE = 0, 1, 2
 
 
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closable)
+
+
 class Context:
-    """The parsed arguments, and the config and store made when first asked for."""
+    """The parsed arguments, the config loaded when first asked for, and what
+    the handler opened (closed with the context)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self._settings: Settings | None = None
-        self._store: SqlStore | None = None
+        self._opened: list[Closable] = []
 
     @property
     def config_path(self) -> Path:
@@ -46,36 +55,18 @@ class Context:
             self._settings = load_settings(self.config_path)
         return self._settings
 
-    @property
-    def store(self) -> SqlStore:
-        """The configured store, migrated to the newest schema; opening it creates it."""
-        if self._store is None:
-            self._store = open_configured_store(self.settings)
-        return self._store
+    def opened(self, resource: C) -> C:
+        """`resource`, to be closed with the context."""
+        self._opened.append(resource)
+        return resource
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        """Close what was opened, the last first."""
+        while self._opened:
+            self._opened.pop().close()
 
 
 Handler = Callable[[Context], int]
 
 
-def open_configured_store(settings: Settings, migrate: bool = True) -> SqlStore:
-    """`open_store`, its error prefixed with the file and key the URL came from:
-    that is where the reader has to fix it (the URL in it has no password)."""
-    try:
-        return open_store(settings.database_url, migrate=migrate)
-    except StoreError as exc:
-        raise AggregatorError(f"{settings.path}: {settings.database_key}: {exc}") from exc
-
-
-__all__ = [
-    "EXIT_OK",
-    "EXIT_SOURCE_FAILED",
-    "EXIT_UNUSABLE",
-    "Context",
-    "Handler",
-    "open_configured_store",
-]
+__all__ = ["EXIT_OK", "EXIT_SOURCE_FAILED", "EXIT_UNUSABLE", "Context", "Handler"]

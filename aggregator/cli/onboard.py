@@ -8,13 +8,12 @@ detection and appends that table to the config file; a running service
 follows on SIGHUP. Both exit 0 when updates were found and 1, with one line,
 when none were or the page could not be fetched; bad options or a config
 that would not load are 2, as for every command (see `aggregator.cli`).
-Each command's parser names its handler, which takes a `cli_context.Context`
-like every other command's.
+Their parsers are in `cli.main` with every other command's; each handler
+takes a `cli_context.Context`, as every other command's does.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from aggregator.cli import onboarding as onboard
 from aggregator.cli.context import EXIT_OK, Context
 from aggregator.cli.context import EXIT_SOURCE_FAILED as EXIT_NO_UPDATES
 from aggregator.cli.onboarding import Trial, Wanted
-from aggregator.config import FORMATS, SourceConfig
+from aggregator.config import SourceConfig
 from aggregator.core.errors import ConfigError
 
 _OPTIONS = {
@@ -37,46 +36,6 @@ _OPTIONS = {
     "title": "--title",
     "interval": "--interval",
 }
-
-
-def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    trying = commands.add_parser(
-        "try",
-        help="fetch a page as a poll would and show what it would record; writes nothing",
-    )
-    _source_options(trying)
-    trying.set_defaults(handler=cmd_try)
-    adding = commands.add_parser(
-        "add", help="try a page, then append it to the config as a [[sources]] table"
-    )
-    _source_options(adding)
-    adding.add_argument("--name", required=True, help="the source's name (it names its feed)")
-    adding.add_argument("--title", help="the source's title (default: the page's own)")
-    adding.add_argument("--interval", metavar="DURATION", help="how often to poll (default: 5m)")
-    adding.add_argument(
-        "--force", action="store_true", help="add it even when no update is found (yet)"
-    )
-    adding.set_defaults(handler=cmd_add)
-
-
-def _source_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", metavar="URL", help="an http(s) URL, a file:// URL or a path")
-    parser.add_argument(
-        "--timezone",
-        metavar="ZONE",
-        help="the IANA zone the page's times are written in (default: UTC, with a note)",
-    )
-    parser.add_argument(
-        "--date",
-        metavar="DAY",
-        help="the day of the earliest update, or a start time (2020-09-27, 2020-09-27T07:00)",
-    )
-    parser.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="auto",
-        help="how to read the page (default: auto, decided from the bytes)",
-    )
 
 
 def cmd_try(ctx: Context) -> int:

@@ -29,6 +29,9 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from aggregator.cli import logs
+from aggregator.cli.context import Context
+from aggregator.cli.database import configured_store
 from aggregator.config import Settings, load_settings
 from aggregator.config.shard import Shard
 from aggregator.core.errors import ConfigError
@@ -232,6 +235,21 @@ def _on_sighup(reload: Callable[[], bool]) -> bool:
 
 def _time(value: datetime | None) -> str | None:
     return format_time(value) if value is not None else None
+
+
+def cmd_run(ctx: Context) -> int:
+    """`run` and `serve`, in the foreground until SIGINT/SIGTERM."""
+    args, settings = ctx.args, ctx.settings
+    # The log lines' format first, before anything of the service can log.
+    logs.configure(args.log_format, logging.DEBUG if args.debug else logging.INFO)
+    store = configured_store(ctx)
+    polling = args.command == "run"
+    service = Service.build(settings, store, poll=polling, shard=args.shard if polling else None)
+    if polling and args.collector_only:
+        return run_collector(service)
+    host = args.host or settings.service.host
+    port = settings.service.port if args.port is None else args.port
+    return run_foreground(service, host, port)
 
 
 def run_foreground(service: Service, host: str, port: int) -> int:
