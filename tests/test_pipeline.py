@@ -94,7 +94,12 @@ def test_an_entry_renders_the_same_bytes_as_its_source_grows(session: PipelineSe
     before = entries(render_merged(session.settings, partial))
     after = entries(session.rendered())
     assert 0 < len(before) < len(after) == 46
-    assert {entry_id: after[entry_id] for entry_id in before} == before
+    # An entry that joined a cross-outlet story since links to it, as it should;
+    # the polls append in the order they finish, so which entries came first varies.
+    unlinked = {e.entry_id for e in session.store.read_model.entries() if e.story is None}
+    compared = {entry_id: bytes_ for entry_id, bytes_ in before.items() if entry_id in unlinked}
+    assert compared
+    assert {entry_id: after[entry_id] for entry_id in compared} == compared
 
 
 def test_feed_updated_is_the_latest_entry_change_not_the_render_time(
