@@ -181,6 +181,17 @@ def test_an_update_renders_only_what_the_events_touched(
         # Files are written in the reverse of the table's order: the merged Atom feed last.
         assert second.rendered[-1] == Address(catalog.MERGED_ATOM)
         assert second.rendered[0].row is catalog.ARCHIVE_ATOM
+        # A round of polls that found nothing moves the log, and touches nothing.
+        polls = [
+            SourceNotModified(source="dailyknight", poll_id="p1", fetched_at=clock()),
+            SourceFailed(source="aljazeera", poll_id="p2", fetched_at=clock(), kind="timeout"),
+        ]
+        session.store.log.append(polls)
+        catch_up(session.store.log, model)
+        third = documents.update(model, clock)
+        assert third.edition.position == model.checkpoint() > second.edition.position
+        assert third.rendered == ()
+        assert third.edition.documents == second.edition.documents
         # Nothing moved: nothing to render.
         assert documents.update(model, clock).rendered == ()
     finally:

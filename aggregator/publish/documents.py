@@ -18,10 +18,17 @@ topics to ping). What is rendered when:
   finds it touched; the last rendering stands in while the database is
   unavailable.
 
-What each update touches: the merged feed and, being views of the latest
-state, every story and the timeline; the sources with an event since the
-last update; the archive pages `publish.archive.pages_to_render` names.
-After new settings (`reconfigure`) every document is touched, but for
+What each update touches follows from the entries changed since the last
+one (a new version or a story link: `entry_sources`), the only part of the
+log a document shows: the sources of those entries, and when there are any,
+the merged feed and, being views of the latest state, every story and the
+timeline; the archive pages `publish.archive.pages_to_render` names. A poll's
+own record (a 304's `SourceNotModified`, a `SourceFailed`, a `SourcePolled`
+that found nothing new) changes no entry and nothing any document shows, so
+a round of such polls renders nothing (it rendered the merged feed and both
+documents of every polled source: 2,002 documents, 2.8 s, for 1,000 sources
+answering 304). After new settings (`reconfigure`), or a read model behind
+the last edition (rebuilt meanwhile), every document is touched, but for
 archive pages, which the configuration digest decides.
 
 Validators: the ETag is a digest of the bytes, so any change in content,
@@ -188,10 +195,12 @@ class Documents:
     def update(self, model: ReadModel, clock: Callable[[], datetime]) -> Update:
         """Render what the events since the last update touched (see the module doc)."""
         settings, before = self.settings, self._edition
-        fresh = self._stale or before is None
         position = model.checkpoint()  # before any read: the documents reflect at least this
         view = View(settings, model)
         plan = self._plan_archive(view, position)
+        sources: set[str] | None = None  # every document touched
+        if not self._stale and before is not None and before.position <= position:
+            sources = entry_sources(model, before.position)
         changed_at = model.last_recorded_at() or clock()
         documents: dict[Address, Document] = {}
         rendered: list[Address] = []
@@ -199,7 +208,7 @@ class Documents:
         written: list[Address] = []
         kept: list[tuple[Address, Document]] = []
         for row in reversed(CATALOG):
-            touched = self._touched(row.kind, view, plan, None if fresh else before)
+            touched = self._touched(row.kind, plan, sources)
             self._forget(row.kind, touched)
             for name in self._renderable(row, view.paging):
                 address = Address(row, name)
@@ -281,21 +290,19 @@ class Documents:
 
     # -- what an update touches ---------------------------------------------------------
 
-    def _touched(
-        self, kind: Kind, view: View, plan: _ArchivePlan, before: Edition | None
-    ) -> set[str] | None:
-        """The names of `kind` the update touches; None: every one. `before` is
-        None when every document renders again (first update, new settings);
-        else the merged feed, the stories and the timeline are touched when the
-        log moved."""
+    def _touched(self, kind: Kind, plan: _ArchivePlan, sources: set[str] | None) -> set[str] | None:
+        """The names of `kind` the update touches; None: every one. `sources`
+        are those with an entry changed since the last update (`entry_sources`),
+        None when every document renders again (first update, new settings, a
+        model behind the last edition); a change to any entry touches the
+        merged feed, the stories and the timeline."""
         if kind is Kind.ARCHIVE:
             return {str(page) for page in plan.pages}
-        if before is None:
+        if sources is None:
             return None
         if kind is Kind.SOURCE:
-            states = view.states()
-            return {name for name, state in states.items() if state.position > before.position}
-        return None if plan.baseline.position != before.position else set()
+            return sources
+        return None if sources else set()
 
     def _renderable(self, row: Row, paging: Paging) -> Iterable[str]:
         """The names of `row` an update renders when touched: the open documents,
@@ -404,6 +411,23 @@ class Documents:
             if path is not None and not path.exists():
                 return True
         return False
+
+
+def entry_sources(model: ReadModel, since: int) -> set[str]:
+    """The sources with an entry whose state changed after log position `since`
+    (a new version or a story link): what any document shows of the log. A
+    poll's own record (`SourcePolled`, `SourceNotModified`, `SourceFailed`)
+    changes no entry, and no document shows what it does change, so a round
+    of 304s touches nothing.
+
+    Two indexed reads: the changed arrival numbers, then the sources of their
+    stretch of arrivals (a revision of an old entry lengthens it).
+    """
+    arrivals = set(model.changed_since(since))
+    if not arrivals:
+        return set()
+    stretch = model.arrival_sources(min(arrivals), max(arrivals))
+    return {source for arrival, source in stretch if arrival in arrivals}
 
 
 def _open(address: Address, paging: Paging) -> bool:
