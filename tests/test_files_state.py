@@ -10,6 +10,7 @@ that wrote the files) renders everything, and a missing file is rendered.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -30,6 +31,7 @@ from tests.documents import every_document, rendered, written
 from tests.session import PipelineSession
 from tests.support import AJ_SEED, ManualClock
 from tests.test_archive import write_config
+from tests.test_cli import run
 
 STATE = ".state.json"
 NEW_UPDATE = (
@@ -205,3 +207,16 @@ def test_a_service_that_writes_the_files_leaves_no_state_to_carry_on_from(
     assert not (settings.feed.output_dir / STATE).exists()
     assert set(collect(session, clock).rendered) == feeds(settings, model)
     assert collect(session, clock).rendered == ()
+
+
+def test_collect_says_how_many_documents_it_rendered(project: Project) -> None:
+    config = ("--config", str(project.config))
+    lines = [run(*config, command).stdout.splitlines() for command in ("collect", "collect")]
+    assert lines[0][-2] == "documents: 6 rendered, 6 written"
+    assert lines[1][-2] == "documents: 0 rendered, 0 written"
+    # A replay to the head rebuilds the same read model: the files still reflect it.
+    replayed = run(*config, "replay").stdout.splitlines()
+    assert replayed[-2] == "documents: 0 rendered, 0 written"
+    shutil.rmtree(project.output / "sources")
+    again = run(*config, "collect").stdout.splitlines()
+    assert again[-2] == "documents: 4 rendered, 4 written"
