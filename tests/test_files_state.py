@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import Settings
+from aggregator.core.files import write_atomic
 from aggregator.publish import catalog
 from aggregator.publish.catalog import Address, Kind
 from aggregator.publish.documents import Update
@@ -207,6 +208,35 @@ def test_a_service_that_writes_the_files_leaves_no_state_to_carry_on_from(
     assert not (settings.feed.output_dir / STATE).exists()
     assert set(collect(session, clock).rendered) == feeds(settings, model)
     assert collect(session, clock).rendered == ()
+
+
+def test_a_render_of_everything_stopped_halfway_leaves_no_state_behind(
+    session: PipelineSession, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Under a new title every document renders again; stopped after its first
+    file (an archive page: they are written first), neither state file may
+    still vouch for the old title, or going back to it would keep that page."""
+    settings, log, model = session.settings, session.store.log, session.store.read_model
+    retitled = replace(settings, feed=replace(settings.feed, title="Another title"))
+    writes: list[Path] = []
+
+    def full_after_one(path: Path, data: bytes) -> bool:
+        if writes:
+            raise OSError("No space left on device")
+        writes.append(path)
+        return write_atomic(path, data)
+
+    monkeypatch.setattr("aggregator.publish.documents.write_atomic", full_after_one)
+    with pytest.raises(OSError):
+        regenerate(retitled, log, model)
+    monkeypatch.undo()
+    output = settings.feed.output_dir
+    assert writes and writes[0].parent == output / "archive"
+    assert not (output / STATE).exists() and not (output / "archive" / STATE).exists()
+    assert set(regenerate(settings, log, model).rendered) == with_files(settings, model)
+    fresh = replace(settings, feed=replace(settings.feed, output_dir=tmp_path / "fresh"))
+    regenerate(fresh, log, model)
+    assert documents_on_disk(output) == documents_on_disk(tmp_path / "fresh")
 
 
 def test_collect_says_how_many_documents_it_rendered(project: Project) -> None:

@@ -406,7 +406,9 @@ class Documents:
         baseline = self._baseline if self._baseline is not None else self._disk_baseline()
         everything = baseline is None or baseline.key != key or baseline.position > position
         pages = pages_to_render(baseline, paging, position, key, model)
-        if recorded and not everything:
+        if everything:  # written back once every page is: see `_finish_archive`
+            self._forget_disk_baseline()
+        elif recorded:
             pages.update(page for page in range(1, paging.pages + 1) if self._missing(page))
         return _ArchivePlan(pages, new, everything, recorded)
 
@@ -420,10 +422,13 @@ class Documents:
         only renders more), so it is rewritten when a full page was, or by a
         process's first update that rendered a page, not for each change of the
         open page: that would cost every new entry a write. A first update that
-        rendered none (a `collect` of 304s) leaves it alone.
+        rendered none (a `collect` of 304s) leaves it alone. One that renders
+        every page removed it first (`_plan_archive`): stopped halfway, it
+        must not leave a state that vouches for pages it had rewritten (under
+        new settings, or from a model rebuilt back in time).
         """
         self._baseline = plan.baseline
-        folder = catalog.directory(self.settings, catalog.rows(Kind.ARCHIVE)[0])
+        folder = self._archive_folder()
         if not self._write or folder is None:
             return
         if plan.everything:
@@ -439,9 +444,17 @@ class Documents:
         if plan.everything or recorded or any(paging.full(page) for page in pages):
             disk.write_baseline(folder, plan.baseline)
 
+    def _archive_folder(self) -> Path | None:
+        return catalog.directory(self.settings, catalog.rows(Kind.ARCHIVE)[0])
+
     def _disk_baseline(self) -> Baseline | None:
-        folder = catalog.directory(self.settings, catalog.rows(Kind.ARCHIVE)[0])
+        folder = self._archive_folder()
         return None if folder is None else disk.read_baseline(folder)
+
+    def _forget_disk_baseline(self) -> None:
+        folder = self._archive_folder()
+        if folder is not None:
+            disk.forget_baseline(folder)
 
     def _missing(self, page: int) -> bool:
         for row in catalog.rows(Kind.ARCHIVE):
