@@ -137,10 +137,10 @@ class Edition:
 
 @dataclass(frozen=True, slots=True)
 class Update:
-    """What an update did: the new edition, the documents it rendered, and those
-    whose bytes changed, from the last edition's or, for the first, from the
-    file on disk (a restart then tells a hub only what changed while it was
-    down)."""
+    """What an update did: the new edition (a command's holds only the open
+    documents it rendered), the documents it rendered, and those whose bytes
+    changed, from the last edition's or, for the first, from the file on disk
+    (a restart then tells a hub only what changed while it was down)."""
 
     edition: Edition
     rendered: tuple[Address, ...]
