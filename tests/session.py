@@ -16,6 +16,7 @@ from aggregator.follow.runner import file_runner
 from aggregator.follow.stories.linker import StoryLinker
 from aggregator.ingest.poll import PollSummary
 from aggregator.publish import catalog
+from aggregator.publish.documents import Update
 from aggregator.publish.files import render_merged
 from aggregator.store import open_store
 from aggregator.store.sql import SqlStore
@@ -30,7 +31,10 @@ class PipelineSession:
         self.store: SqlStore = open_store(url or settings.database_url, clock=clock)
         self.linker = StoryLinker()
         log, model = self.store.log, self.store.read_model
-        self.runner = file_runner(settings, log, model, linker=self.linker)
+        self.published: list[Update] = []  # what each collect's files follower did
+        self.runner = file_runner(
+            settings, log, model, linker=self.linker, published=self.published.append
+        )
 
     def collect(self) -> list[PollSummary]:
         """What `aggregator collect` does: one engine polls every source, then the

@@ -582,7 +582,7 @@ def test_one_new_entry_renders_the_open_page_alone(tmp_path: Path) -> None:
         assert pages_rendered(restart(retitled)) == every
         # A larger window needs fewer pages: the ones past the end are removed.
         wider = replace(settings, feed=replace(settings.feed, max_entries=50))
-        regenerate(wider, model)
+        regenerate(wider, store.log, model)
         shown = sorted(p.name for p in (settings.feed.output_dir / "archive").iterdir())
         assert shown == [".state.json", "1.atom", "2.atom", "3.atom", "4.atom", "5.atom", "6.atom"]
     finally:

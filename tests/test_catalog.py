@@ -19,6 +19,7 @@ import pytest
 from lxml import etree
 from lxml import html as lxml_html
 
+from aggregator.core.events import SourceFailed, SourceNotModified
 from aggregator.publish import catalog
 from aggregator.publish.catalog import CATALOG, Address, Kind, Row
 from aggregator.publish.documents import Documents
@@ -92,10 +93,10 @@ def test_every_document_is_served_as_the_bytes_written(
         if path is not None:
             assert path.read_bytes() == response.content, address
             files.add(path)
-    # Nothing else was written, but the archive's state file.
+    # Nothing else was written, but the state files of the feeds and the archive.
     output = settings.feed.output_dir
     on_disk = {p for p in output.rglob("*") if p.is_file()}
-    assert on_disk - files == {output / "archive" / ".state.json"}
+    assert on_disk - files == {output / ".state.json", output / "archive" / ".state.json"}
     # Every link to one of our documents lands on one of them, and a feed's self
     # link is its own URL.
     ours = {catalog.url(settings.feed, address): address for address in documents}
@@ -180,7 +181,50 @@ def test_an_update_renders_only_what_the_events_touched(
         # Files are written in the reverse of the table's order: the merged Atom feed last.
         assert second.rendered[-1] == Address(catalog.MERGED_ATOM)
         assert second.rendered[0].row is catalog.ARCHIVE_ATOM
+        # A round of polls that found nothing moves the log, and touches nothing.
+        polls = [
+            SourceNotModified(source="dailyknight", poll_id="p1", fetched_at=clock()),
+            SourceFailed(source="aljazeera", poll_id="p2", fetched_at=clock(), kind="timeout"),
+        ]
+        session.store.log.append(polls)
+        catch_up(session.store.log, model)
+        third = documents.update(model, clock)
+        assert third.edition.position == model.checkpoint() > second.edition.position
+        assert third.rendered == ()
+        assert third.edition.documents == second.edition.documents
         # Nothing moved: nothing to render.
         assert documents.update(model, clock).rendered == ()
+    finally:
+        session.close()
+
+
+def test_a_poll_that_finds_nothing_changes_no_document(
+    project: Project, clock: ManualClock
+) -> None:
+    """What a 304 or a failure changes (the last poll, the outcome, the error)
+    is shown in no document, not even in a feed with no entry yet, whose
+    `updated` was once the last poll: so such polls need render nothing."""
+    settings = write_config(project, max_entries=2, archive_size=2)
+    session = PipelineSession(settings, clock)
+    try:
+        log, model = session.store.log, session.store.read_model
+        log.append([new_entry("aljazeera", n) for n in range(1, 6)])
+        catch_up(log, model)  # dailyknight: configured, never had an entry
+        addresses = every_document(settings, model)
+        assert Address(catalog.SOURCE_ATOM, "dailyknight") in addresses
+        before = {a: rendered(settings, model, a.row, a.name) for a in addresses}
+        clock.advance(minutes=5)
+        now = clock()
+        log.append(
+            [
+                SourceNotModified(source="aljazeera", poll_id="p1", fetched_at=now),
+                SourceFailed(source="dailyknight", poll_id="p2", fetched_at=now, kind="timeout"),
+                SourceNotModified(source="dailyknight", poll_id="p3", fetched_at=now),
+            ]
+        )
+        catch_up(log, model)
+        assert every_document(settings, model) == addresses
+        for address in addresses:
+            assert rendered(settings, model, address.row, address.name) == before[address], address
     finally:
         session.close()

@@ -55,7 +55,8 @@ def test_collect_feed_events_sources_replay(project: Project) -> None:
         "errors",
         "0",
     ]
-    assert lines[-2] == "stories: 2 entries linked into 1 cross-outlet stories"
+    assert lines[-3] == "stories: 2 entries linked into 1 cross-outlet stories"
+    assert lines[-2] == "documents: 6 rendered, 6 written"  # two sources' and the merged feed
     assert lines[-1] == f"merged feed (46 entries): {project.output / 'feed.atom'}"
 
     feed = run(*config, "feed")

@@ -337,7 +337,7 @@ def test_feeds_without_entries_are_valid(project: Project, clock: ManualClock) -
     settings = project.settings()
     store = open_store(settings.database_url, clock=clock)
     try:
-        regenerate(settings, store.read_model)
+        regenerate(settings, store.log, store.read_model)
     finally:
         store.close()
     pairs = document_pairs(project.output)

@@ -1,11 +1,13 @@
 """`aggregator collect`, `import` and `replay`: the one-shot commands that add
 to the log or fold it again, then run the followers once
-(`follow.runner.file_runner`) and report where the merged feed is."""
+(`follow.runner.file_runner`) and report how many documents they rendered
+and wrote and where the merged feed is."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from aggregator.cli import output
@@ -20,7 +22,8 @@ from aggregator.follow.runner import file_runner
 from aggregator.ingest.poll import PollSummary
 from aggregator.publish import catalog
 from aggregator.publish.catalog import Address
-from aggregator.store.base import ReadModel
+from aggregator.publish.documents import Update
+from aggregator.store.base import EventLog, ReadModel
 from aggregator.store.transfer import read_records
 
 
@@ -40,7 +43,7 @@ def cmd_collect(ctx: Context) -> int:
         collect_once(settings.service, chosen, store.log, store.read_model, store.clock, progress)
     )
     before = store.log.head()
-    file_runner(settings, store.log, store.read_model).run()
+    update = _follow(settings, store.log, store.read_model)
     links = [r for r in store.log.read(after=before) if r.type == StoryLinked.type_name]
     width = max(len(s.source) for s in summaries)
     for s in summaries:
@@ -49,6 +52,7 @@ def cmd_collect(ctx: Context) -> int:
         stories = {getattr(record.event(), "story", None) for record in links}
         print(f"stories: {len(links)} entries linked into {len(stories)} cross-outlet stories")
     total = min(_entry_total(store.read_model), settings.feed.max_entries)
+    print(_documents(update))
     print(f"merged feed ({total} entries): {_merged_file(settings)}")
     return EXIT_SOURCE_FAILED if any(s.error for s in summaries) else EXIT_OK
 
@@ -63,13 +67,14 @@ def cmd_replay(ctx: Context) -> int:
     def progress(reached: int) -> None:
         output.progress(f"replaying: position {reached} of {upto}")
 
-    file_runner(settings, store.log, store.read_model, progress).run(upto)
+    update = _follow(settings, store.log, store.read_model, progress, upto)
     folded = store.read_model.checkpoint()  # folded from 0: the model was reset
     output.progress(f"replayed {folded} events", done=True)
     count = _entry_total(store.read_model)
     print(f"folded {folded} events (positions 1-{upto} of {head}); {count} entries")
     if upto < head:
         print(f"projections stop at position {upto}; the next collect or feed catches them up")
+    print(_documents(update))
     print(f"merged feed: {_merged_file(settings)}")
     return EXIT_OK
 
@@ -88,11 +93,32 @@ def cmd_import(ctx: Context) -> int:
     def progress(at: int) -> None:
         output.progress(f"folding: {at}/{count}")
 
-    file_runner(settings, store.log, store.read_model, progress).run()
+    update = _follow(settings, store.log, store.read_model, progress)
     output.progress(f"folded {count} events", done=True)
     print(f"imported {count} events; {_entry_total(store.read_model)} entries")
+    print(_documents(update))
     print(f"merged feed: {_merged_file(settings)}")
     return EXIT_OK
+
+
+def _follow(
+    settings: Settings,
+    log: EventLog,
+    model: ReadModel,
+    progress: Callable[[int], None] | None = None,
+    upto: int | None = None,
+) -> Update:
+    """Run a command's followers (fold, stories, files) once; what publishing did."""
+    published: list[Update] = []
+    file_runner(settings, log, model, progress, published=published.append).run(upto)
+    (update,) = published
+    return update
+
+
+def _documents(update: Update) -> str:
+    """What publishing did: documents rendered, and files written (those whose
+    bytes changed); none of either when no entry changed."""
+    return f"documents: {len(update.rendered)} rendered, {len(update.changed)} written"
 
 
 def _merged_file(settings: Settings) -> Path | None:

@@ -10,8 +10,9 @@ Every command that appends or rebuilds (`collect`, `run`, `import`,
    `follow.stories.linker`). Its state is in the log and the read model; a
    new one warms up from the read model and goes on from its checkpoint.
 3. `Publication` brings the published documents up to the read model (the
-   `Publisher` of `publish.live`, which keeps the position of its edition,
-   and `archive/.state.json` for the files of the archive pages).
+   `Publisher` of `publish.live`, which keeps the position of its edition;
+   for a command's files, the state files beside the feeds and the archive
+   pages: `publish.files`).
 
 A follower reads what it needs from the log itself and keeps its own
 position, so the runner only says "the log moved". The service's runner
@@ -36,6 +37,7 @@ from typing import Protocol
 from aggregator.config import Settings
 from aggregator.core.errors import StoreUnavailable
 from aggregator.follow.stories.linker import StoryLinker
+from aggregator.publish.documents import Update
 from aggregator.publish.files import regenerate
 from aggregator.store.base import EventLog, ReadModel
 from aggregator.store.catchup import catch_up
@@ -196,13 +198,15 @@ def file_runner(
     model: ReadModel,
     progress: Callable[[int], None] | None = None,
     linker: StoryLinker | None = None,
+    published: Callable[[Update], None] = lambda update: None,
 ) -> Runner:
     """The followers of a one-shot command (`collect`, `import`, `replay`): fold,
-    link stories, and write the documents to `output_dir`."""
+    link stories, and write the documents to `output_dir` (`published` hears
+    what was rendered and written, for the command to report)."""
     return Runner(
         [
             Projection(log, model, progress),
             Stories(log, model, linker),
-            Publication(lambda: regenerate(settings, model), model.checkpoint),
+            Publication(lambda: published(regenerate(settings, log, model)), model.checkpoint),
         ]
     )

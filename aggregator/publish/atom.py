@@ -1,8 +1,12 @@
 """RFC 4287 Atom documents from a read model.
 
-Output depends only on the configuration and the read model, never on the
+Output depends only on the configuration and the entries, never on the
 wall clock: the feed's `updated` is the latest entry change it contains, so
-replaying the log reproduces the same bytes. Entries are newest first by
+replaying the log reproduces the same bytes. A feed with no entry yet (a
+source that has published nothing, the merged feed of an empty log) has
+changed in nothing a publisher considers significant (RFC 4287 4.2.15), so
+it is dated the epoch; dating it by the last poll, as it once was, changed
+its bytes on every poll that found nothing, 304s included. Entries are newest first by
 publication time. Each entry carries an `atom:source` naming its outlet, so a
 reader of the merged feed can tell who reported what.
 """

@@ -305,7 +305,7 @@ def _merged_atom(view: View, address: Address) -> bytes:
     head = dataclasses.replace(
         merged_head(feed, address), history=_archive(feed, subscription_history(view.paging))
     )
-    return atom.render_feed(head, view.window(), view.outlets, view.model.last_recorded_at())
+    return atom.render_feed(head, view.window(), view.outlets, None)
 
 
 def _merged_json(view: View, address: Address) -> bytes:
@@ -314,14 +314,11 @@ def _merged_json(view: View, address: Address) -> bytes:
 
 
 def _source_atom(view: View, address: Address) -> bytes | None:
-    """A source's feed; with no entry yet, its `updated` is the last poll."""
     source = view.outlets.get(address.name)
     if source is None:
         return None
-    state = view.states().get(source.name)
     head = source_head(view.settings.feed, source, address)
-    polled = state.last_polled_at if state is not None else None
-    return atom.render_feed(head, view.source(source.name), view.outlets, polled)
+    return atom.render_feed(head, view.source(source.name), view.outlets, None)
 
 
 def _source_json(view: View, address: Address) -> bytes | None:

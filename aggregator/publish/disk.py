@@ -1,14 +1,22 @@
-"""What the archive pages on disk were rendered from.
+"""What the files on disk were rendered from.
 
 Documents are written with `core.files.write_atomic` (the one writer: a
 temporary file beside the target, fsynced, renamed over it; a file whose
 bytes did not change is left alone so its modification time means something).
 
-Rendering every archive page would grow with the log, so only the pages
-touched since the last write are rendered, and `archive/.state.json` records
-what the pages on disk were rendered from (log position, paging,
-configuration digest) for the next process to carry on from. Where the
-pages are is the catalog's (`publish.catalog`); this module only writes.
+A state file, `.state.json`, beside the files of a kind records what they
+were rendered from (log position, paging, a digest of the configuration)
+for the next process to carry on from, rendering only what the log changed
+since (`publish.documents`):
+
+* `archive/.state.json`, for the archive pages: rendering every page would
+  grow with the log. Its digest (`archive.render_key`) holds only what a
+  page shows, so adding a source renders no full page again;
+* `.state.json` beside `feed.atom`, for the merged feed and the sources',
+  written by commands only (`publish.files`, which says why and when).
+
+Where the files are is the catalog's (`publish.catalog`); this module only
+reads and writes.
 """
 
 from __future__ import annotations
@@ -19,14 +27,14 @@ from pathlib import Path
 from aggregator.core.files import write_atomic
 from aggregator.publish.archive import Baseline, Paging
 
-ARCHIVE_STATE = ".state.json"  # beside the page files
+STATE = ".state.json"  # beside the files it is about
 
 
 def read_baseline(directory: Path) -> Baseline | None:
-    """What the page files in `directory` were rendered from; None when unknown
-    or unreadable."""
+    """What the files in `directory` were rendered from; None when unknown or
+    unreadable."""
     try:
-        data = json.loads((directory / ARCHIVE_STATE).read_text(encoding="utf-8"))
+        data = json.loads((directory / STATE).read_text(encoding="utf-8"))
         window = int(data["window"])
         # A state file from before `fair_span` paged by the window alone.
         reach = int(data.get("reach", window))
@@ -55,8 +63,8 @@ def write_baseline(directory: Path, baseline: Baseline) -> None:
         "reach": paging.reach,
         "key": baseline.key,
     }
-    write_atomic(directory / ARCHIVE_STATE, (json.dumps(data, sort_keys=True) + "\n").encode())
+    write_atomic(directory / STATE, (json.dumps(data, sort_keys=True) + "\n").encode())
 
 
 def forget_baseline(directory: Path) -> None:
-    (directory / ARCHIVE_STATE).unlink(missing_ok=True)
+    (directory / STATE).unlink(missing_ok=True)

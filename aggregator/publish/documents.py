@@ -10,19 +10,35 @@ topics to ping). What is rendered when:
 
 * the open documents, which the next entry may change (the merged feed, each
   source's, the open archive page), are rendered by the update that finds
-  them touched, and make up the `Edition` the web server answers from;
+  them touched, and make up the `Edition` the web server answers from; the
+  first edition of a process renders them all, to have them at hand;
 * a document with a file, when writing, is rendered by the update that finds
-  it touched, and written if its bytes changed;
+  it touched, and written if its bytes changed. A command's update
+  (`serve=False`) keeps no edition, so it renders nothing else: only the
+  touched documents and those whose file is missing;
 * anything else (full archive pages without files, stories, the timeline) is
   rendered when first asked for and kept (a few per kind) until an update
   finds it touched; the last rendering stands in while the database is
   unavailable.
 
-What each update touches: the merged feed and, being views of the latest
-state, every story and the timeline; the sources with an event since the
-last update; the archive pages `publish.archive.pages_to_render` names.
-After new settings (`reconfigure`) every document is touched, but for
-archive pages, which the configuration digest decides.
+What each update touches follows from the entries changed since the last
+one (a new version or a story link: `entry_sources`), the only part of the
+log a document shows: the sources of those entries, and when there are any,
+the merged feed and, being views of the latest state, every story and the
+timeline; the archive pages `publish.archive.pages_to_render` names. "Since
+the last one" is since the last edition, or for a command's first update
+since the position the files' state file records (`publish.files`). A poll's
+own record (a 304's `SourceNotModified`, a `SourceFailed`, a `SourcePolled`
+that found nothing new) changes no entry and nothing any document shows, so
+a round of such polls renders nothing (it rendered the merged feed and both
+documents of every polled source: 2,002 documents, 2.8 s, for 1,000 sources
+answering 304). After new settings (`reconfigure`), or a read model behind
+the last edition (rebuilt meanwhile), or without a position to carry on
+from, every document is touched, but for archive pages, which the
+configuration digest decides; such an update, when writing, first removes
+the feeds' state file, so that one stopped halfway leaves no state vouching
+for files it had rewritten. The service never writes that file back: only a
+command does, which knows what its files reflect.
 
 Validators: the ETag is a digest of the bytes, so any change in content,
 however it came about, changes it. Last-Modified is the time the log
@@ -45,6 +61,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from aggregator.config import Settings
 from aggregator.core.errors import StoreUnavailable
@@ -120,10 +137,10 @@ class Edition:
 
 @dataclass(frozen=True, slots=True)
 class Update:
-    """What an update did: the new edition, the documents it rendered, and those
-    whose bytes changed, from the last edition's or, for the first, from the
-    file on disk (a restart then tells a hub only what changed while it was
-    down)."""
+    """What an update did: the new edition (a command's holds only the open
+    documents it rendered), the documents it rendered, and those whose bytes
+    changed, from the last edition's or, for the first, from the file on disk
+    (a restart then tells a hub only what changed while it was down)."""
 
     edition: Edition
     rendered: tuple[Address, ...]
@@ -137,7 +154,7 @@ class _ArchivePlan:
     pages: set[int]
     baseline: Baseline  # what the pages reflect once rendered
     everything: bool = False  # the pages on disk are not known: prune past the last
-    record: bool = False  # write the state file whatever the pages do
+    record: bool = False  # the process's first update: write the state if it rendered a page
 
 
 Stamp = tuple[int, int]
@@ -160,13 +177,17 @@ class _Kept:
 class Documents:
     """The catalog's documents for one configuration and one read model.
 
-    `update` is not reentrant (the caller runs one at a time); `get` and
-    `peek` may run beside it from any thread.
+    `write`: write the documents that have a file. `serve`: keep an edition to
+    answer from (the service); a command's (`serve=False`) serves nothing, so
+    it renders only what the files lack (see the module doc). `update` is not
+    reentrant (the caller runs one at a time); `get` and `peek` may run
+    beside it from any thread.
     """
 
-    def __init__(self, settings: Settings, write: bool) -> None:
+    def __init__(self, settings: Settings, write: bool, serve: bool = True) -> None:
         self.settings = settings
         self._write = write
+        self._serve = serve
         self._stale = False
         self._edition: Edition | None = None
         self._baseline: Baseline | None = None  # what the archive pages reflect
@@ -185,13 +206,20 @@ class Documents:
         self.settings = settings
         self._stale = True
 
-    def update(self, model: ReadModel, clock: Callable[[], datetime]) -> Update:
-        """Render what the events since the last update touched (see the module doc)."""
+    def update(
+        self, model: ReadModel, clock: Callable[[], datetime], files: int | None = None
+    ) -> Update:
+        """Render what the events since the last update touched (see the module
+        doc). `files`: the log position the files on disk reflect, for a
+        command's first update to carry on from (`publish.files`)."""
         settings, before = self.settings, self._edition
-        fresh = self._stale or before is None
         position = model.checkpoint()  # before any read: the documents reflect at least this
         view = View(settings, model)
         plan = self._plan_archive(view, position)
+        since = self._since(position, files)
+        if since is None and self._write:  # see `publish.files`: it is written back after
+            disk.forget_baseline(feeds_folder(settings))
+        sources = None if since is None else entry_sources(model, since)
         changed_at = model.last_recorded_at() or clock()
         documents: dict[Address, Document] = {}
         rendered: list[Address] = []
@@ -199,16 +227,20 @@ class Documents:
         written: list[Address] = []
         kept: list[tuple[Address, Document]] = []
         for row in reversed(CATALOG):
-            touched = self._touched(row.kind, view, plan, None if fresh else before)
+            touched = self._touched(row.kind, plan, sources)
             self._forget(row.kind, touched)
             for name in self._renderable(row, view.paging):
                 address = Address(row, name)
                 opened = _open(address, view.paging)
                 previous = self._previous(address, before)
+                path = catalog.file(settings, address)
                 if touched is not None and name not in touched:
-                    if not opened:
+                    if not self._serve:
+                        if path is None or path.exists():
+                            continue  # its file is as it should be
+                    elif not opened:
                         continue  # its file is as it should be
-                    if previous is not None:
+                    elif previous is not None:
                         documents[address] = previous
                         continue
                 body = row.render(view, address)
@@ -217,7 +249,6 @@ class Documents:
                 settled = catalog.settled(address, view.paging)
                 made = document(body, previous, changed_at, settled)
                 rendered.append(address)
-                path = catalog.file(settings, address)
                 on_disk = self._write and path is not None and write_atomic(path, body)
                 if on_disk:
                     written.append(address)
@@ -229,7 +260,7 @@ class Documents:
                 else:
                     kept.append((address, made))
         self._keep(kept)
-        self._finish_archive(plan, view.paging, written)
+        self._finish_archive(plan, view.paging, rendered, written)
         self._edition = Edition(position, view.paging, documents)
         self._stale = False  # only now: an update that failed is made again in full
         return Update(self._edition, tuple(rendered), tuple(changed))
@@ -281,21 +312,30 @@ class Documents:
 
     # -- what an update touches ---------------------------------------------------------
 
-    def _touched(
-        self, kind: Kind, view: View, plan: _ArchivePlan, before: Edition | None
-    ) -> set[str] | None:
-        """The names of `kind` the update touches; None: every one. `before` is
-        None when every document renders again (first update, new settings);
-        else the merged feed, the stories and the timeline are touched when the
-        log moved."""
+    def _since(self, position: int, files: int | None) -> int | None:
+        """The log position the documents reflect, to carry on from; None: every
+        one renders again. The last edition's, under the same settings and not
+        ahead of the model (a rebuild can put it behind); before the first,
+        what the caller says the files reflect, if anything."""
+        before = self._edition
+        if self._stale:
+            return None
+        reflected = files if before is None else before.position
+        return reflected if reflected is not None and reflected <= position else None
+
+    def _touched(self, kind: Kind, plan: _ArchivePlan, sources: set[str] | None) -> set[str] | None:
+        """The names of `kind` the update touches; None: every one. `sources`
+        are those with an entry changed since the documents' position
+        (`entry_sources`), None when every document renders again (`_since`);
+        a change to any entry touches the merged feed, the stories and the
+        timeline."""
         if kind is Kind.ARCHIVE:
             return {str(page) for page in plan.pages}
-        if before is None:
+        if sources is None:
             return None
         if kind is Kind.SOURCE:
-            states = view.states()
-            return {name for name, state in states.items() if state.position > before.position}
-        return None if plan.baseline.position != before.position else set()
+            return sources
+        return None if sources else set()
 
     def _renderable(self, row: Row, paging: Paging) -> Iterable[str]:
         """The names of `row` an update renders when touched: the open documents,
@@ -366,20 +406,29 @@ class Documents:
         baseline = self._baseline if self._baseline is not None else self._disk_baseline()
         everything = baseline is None or baseline.key != key or baseline.position > position
         pages = pages_to_render(baseline, paging, position, key, model)
-        if recorded and not everything:
+        if everything:  # written back once every page is: see `_finish_archive`
+            self._forget_disk_baseline()
+        elif recorded:
             pages.update(page for page in range(1, paging.pages + 1) if self._missing(page))
         return _ArchivePlan(pages, new, everything, recorded)
 
-    def _finish_archive(self, plan: _ArchivePlan, paging: Paging, written: list[Address]) -> None:
+    def _finish_archive(
+        self, plan: _ArchivePlan, paging: Paging, rendered: list[Address], written: list[Address]
+    ) -> None:
         """Record what the pages reflect now; on disk, remove pages past the last
         and write the state file.
 
         The state file may lag behind the pages (carrying on from an older state
-        only renders more), so it is rewritten when a full page was, not for
-        each change of the open page: that would cost every new entry a write.
+        only renders more), so it is rewritten when a full page was, or by a
+        process's first update that rendered a page, not for each change of the
+        open page: that would cost every new entry a write. A first update that
+        rendered none (a `collect` of 304s) leaves it alone. One that renders
+        every page removed it first (`_plan_archive`): stopped halfway, it
+        must not leave a state that vouches for pages it had rewritten (under
+        new settings, or from a model rebuilt back in time).
         """
         self._baseline = plan.baseline
-        folder = catalog.directory(self.settings, catalog.rows(Kind.ARCHIVE)[0])
+        folder = self._archive_folder()
         if not self._write or folder is None:
             return
         if plan.everything:
@@ -391,12 +440,21 @@ class Documents:
             disk.forget_baseline(folder)
             return
         pages = [int(a.name) for a in written if a.row.kind is Kind.ARCHIVE]
-        if plan.everything or plan.record or any(paging.full(page) for page in pages):
+        recorded = plan.record and any(a.row.kind is Kind.ARCHIVE for a in rendered)
+        if plan.everything or recorded or any(paging.full(page) for page in pages):
             disk.write_baseline(folder, plan.baseline)
 
+    def _archive_folder(self) -> Path | None:
+        return catalog.directory(self.settings, catalog.rows(Kind.ARCHIVE)[0])
+
     def _disk_baseline(self) -> Baseline | None:
-        folder = catalog.directory(self.settings, catalog.rows(Kind.ARCHIVE)[0])
+        folder = self._archive_folder()
         return None if folder is None else disk.read_baseline(folder)
+
+    def _forget_disk_baseline(self) -> None:
+        folder = self._archive_folder()
+        if folder is not None:
+            disk.forget_baseline(folder)
 
     def _missing(self, page: int) -> bool:
         for row in catalog.rows(Kind.ARCHIVE):
@@ -404,6 +462,30 @@ class Documents:
             if path is not None and not path.exists():
                 return True
         return False
+
+
+def feeds_folder(settings: Settings) -> Path:
+    """Where the merged feed is written, and beside it the feeds' state file."""
+    folder = catalog.directory(settings, catalog.MERGED_ATOM)
+    assert folder is not None, "the merged feed has a file"
+    return folder
+
+
+def entry_sources(model: ReadModel, since: int) -> set[str]:
+    """The sources with an entry whose state changed after log position `since`
+    (a new version or a story link): what any document shows of the log. A
+    poll's own record (`SourcePolled`, `SourceNotModified`, `SourceFailed`)
+    changes no entry, and no document shows what it does change, so a round
+    of 304s touches nothing.
+
+    Two indexed reads: the changed arrival numbers, then the sources of their
+    stretch of arrivals (a revision of an old entry lengthens it).
+    """
+    arrivals = set(model.changed_since(since))
+    if not arrivals:
+        return set()
+    stretch = model.arrival_sources(min(arrivals), max(arrivals))
+    return {source for arrival, source in stretch if arrival in arrivals}
 
 
 def _open(address: Address, paging: Paging) -> bool:

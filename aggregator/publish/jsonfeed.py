@@ -9,9 +9,7 @@ Like the Atom feed, the output depends only on the configuration and the read
 model, never on the wall clock, and the bytes are produced in one fixed layout
 (keys in a fixed order, two-space indentation, UTF-8 without escaping
 non-ASCII): unchanged content gives identical bytes, so the atomic writer
-leaves the file alone and the ETag stays put. JSON Feed has no feed-level
-`updated`, so, unlike Atom, a document without entries does not depend on when
-the source was last polled.
+leaves the file alone and the ETag stays put.
 
 Every string goes through `strip_xml_illegal`, as in Atom: the JSON then
 carries exactly the text the Atom feed carries (ids compare equal), and a lone

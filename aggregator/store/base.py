@@ -136,7 +136,7 @@ class ReadModel(Protocol):
         ...
 
     def last_recorded_at(self) -> datetime | None:
-        """When the last folded event was recorded (for documents with no entries)."""
+        """When the last folded event was recorded (a changed document's Last-Modified)."""
         ...
 
 
