@@ -300,9 +300,7 @@ def test_a_formulaic_line_posted_twice_stays_two_updates() -> None:
     stories = story_map(entries)
     assert stories["frontline/a"] == stories["wire/w"] != stories["frontline/b"]
     params = MatchParams()
-    assert not near_identical(
-        features(line, line, params), line, features(line, line, params), line, params
-    )
+    assert not near_identical(features(line, line, params), features(line, line, params), params)
 
 
 def test_a_long_repost_may_share_the_story() -> None:

@@ -251,13 +251,7 @@ class StoryIndex:
         for member in story.members:
             other = self._items[member]
             if other.entry.source == item.entry.source:
-                if not near_identical(
-                    item.features,
-                    _joined(item.entry),
-                    other.features,
-                    _joined(other.entry),
-                    self.params,
-                ):
+                if not near_identical(item.features, other.features, self.params):
                     return None
                 supported += 1
                 continue
@@ -273,10 +267,6 @@ class StoryIndex:
 
     def _id(self, story: _Story) -> str:
         return story_id(self._items[story.earliest].entry)
-
-
-def _joined(entry: StoryEntry) -> str:
-    return f"{entry.title}\n{entry.text}"
 
 
 def cluster_stories(
