@@ -28,7 +28,7 @@ class PipelineSession:
         self.settings = settings
         self.clock = clock
         self.store: SqlStore = open_store(url or settings.database_url, clock=clock)
-        self.linker = StoryLinker()
+        self.linker = StoryLinker(start=self.store.log.head())  # as `collect` makes it
         log, model = self.store.log, self.store.read_model
         self.runner = file_runner(settings, log, model, linker=self.linker)
 

@@ -389,11 +389,13 @@ def cmd_collect(ctx: Context) -> int:
         done.append(summary)
         _progress(f"polled {len(done)}/{len(chosen)}: {summary.source}", len(done) == len(chosen))
 
+    # Made before the polls: its story linker follows what they append.
+    runner = file_runner(settings, store.log, store.read_model)
     summaries = asyncio.run(
         collect_once(settings.service, chosen, store.log, store.read_model, store.clock, progress)
     )
     before = store.log.head()
-    file_runner(settings, store.log, store.read_model).run()
+    runner.run()
     links = [r for r in store.log.read(after=before) if r.type == StoryLinked.type_name]
     width = max(len(s.source) for s in summaries)
     for s in summaries:

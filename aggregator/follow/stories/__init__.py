@@ -13,7 +13,9 @@ Pure functions and one in-memory index, no I/O. The pipeline, module by module:
 * `cluster`: stories from accepted pairs, at most one entry per source, built
   one entry at a time (`StoryIndex.add`, at most `CANDIDATES + CHECKS` exact
   scores each, whatever the texts) or over a batch (`cluster_stories`), with
-  ids derived from each story's earliest member.
+  ids derived from each story's earliest member;
+* `linker`: the follower that records the stories in the log, warming its
+  index up only when new entries call for it.
 """
 
 from aggregator.follow.stories.cluster import (
