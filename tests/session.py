@@ -29,7 +29,7 @@ class PipelineSession:
         self.settings = settings
         self.clock = clock
         self.store: SqlStore = open_store(url or settings.database_url, clock=clock)
-        self.linker = StoryLinker()
+        self.linker = StoryLinker(start=self.store.log.head())  # as `collect` makes it
         log, model = self.store.log, self.store.read_model
         self.published: list[Update] = []  # what each collect's files follower did
         self.runner = file_runner(

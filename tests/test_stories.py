@@ -35,6 +35,7 @@ import random
 import subprocess
 import sys
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,8 +57,9 @@ from aggregator.follow.stories import (
     pair_score,
     story_id,
 )
+from aggregator.follow.stories.cluster import CANDIDATES, CHECKS
 from aggregator.follow.stories.match import features, near_identical, score
-from aggregator.follow.stories.minhash import MinHasher, candidate_probability
+from aggregator.follow.stories.minhash import BandIndex, MinHasher, candidate_probability
 from aggregator.follow.stories.text import (
     NUMBER,
     PLAIN,
@@ -68,7 +70,7 @@ from aggregator.follow.stories.text import (
 )
 from aggregator.ingest.extract import extract
 from aggregator.ingest.poll import source_context
-from bench.stories import generate
+from bench.stories import boilerplate_entries, generate
 from tests.support import REPO
 
 PAIRS = REPO / "tests" / "fixtures" / "stories" / "pairs.toml"
@@ -300,9 +302,7 @@ def test_a_formulaic_line_posted_twice_stays_two_updates() -> None:
     stories = story_map(entries)
     assert stories["frontline/a"] == stories["wire/w"] != stories["frontline/b"]
     params = MatchParams()
-    assert not near_identical(
-        features(line, line, params), line, features(line, line, params), line, params
-    )
+    assert not near_identical(features(line, line, params), features(line, line, params), params)
 
 
 def test_a_long_repost_may_share_the_story() -> None:
@@ -538,6 +538,58 @@ def test_blocking_keeps_what_all_pairs_scoring_accepts_on_generated_entries() ->
     print(f"\nblocking recall on {len(everything):,} accepted generated pairs: {recall:.4f}")
     assert recall >= 0.98  # measured 0.993 at 2,000 entries
     assert full.stats.candidates > 10 * lsh.stats.candidates
+
+
+def test_an_entry_scores_a_bounded_number_of_pairs_whatever_the_texts() -> None:
+    """2,000 updates of 20 outlets sharing one 300-word paragraph (the live blogs of one
+    event): each is an LSH candidate of every earlier one, and an entry's work stays
+    `CANDIDATES` candidates scored and `CHECKS` more scores checking stories."""
+    entries = [
+        StoryEntry.from_html(e.source, e.key, e.title, e.content_html, e.published)
+        for e in boilerplate_entries(2000, shared=True)
+    ]
+    index = StoryIndex()
+    most = 0
+    for entry in entries:
+        before = index.stats.scored
+        index.add(entry)
+        most = max(most, index.stats.scored - before)
+    print(f"\nboilerplate: {index.stats.scored:,} pairs scored, at most {most} for one entry")
+    assert CANDIDATES < most <= CANDIDATES + CHECKS  # the cap is reached, never passed
+    later = StoryEntry(
+        "blog-99", "later", entries[-1].title, entries[-1].text, entries[-1].published
+    )
+    assert len(index.candidates(later)) == CANDIDATES
+
+
+def test_the_candidates_scored_are_those_sharing_most_bands() -> None:
+    """Fifty later reports share 8 of an entry's 30 words (too few to match), an earlier
+    one 27: that one is among the `CANDIDATES` scored, though the later ones that
+    blocking proposes are more than that."""
+    at = datetime(2021, 1, 1, tzinfo=UTC)
+    partner = StoryEntry("wire", "partner", "", words(0, 30), at)
+    index = StoryIndex()
+    index.add(partner)
+    for n in range(50):
+        own = words(100 + 30 * n, 122 + 30 * n)
+        index.add(StoryEntry(f"outlet-{n}", "decoy", "", f"{words(0, 8)} {own}", at))
+    entry = StoryEntry("tv", "new", "", f"{words(0, 27)} {words(4000, 4003)}", at)
+    before = index.stats.candidates
+    chosen = index.candidates(entry)
+    added = index.add(entry)
+    assert index.stats.candidates - before > CANDIDATES
+    assert len(chosen) == CANDIDATES and partner in chosen
+    assert added.joined and added.matched == (partner,)
+
+
+def test_a_bucket_keeps_its_newest_items() -> None:
+    bands = BandIndex(4, 2, depth=3)
+    keys = [b"same"] * 4
+    found = [bands.add(n, keys) for n in range(10)]
+    assert found[2] == Counter({0: 4, 1: 4})
+    assert found[9] == Counter({6: 4, 7: 4, 8: 4})
+    assert bands.query(keys) == Counter({7: 4, 8: 4, 9: 4})
+    assert bands.query([b"same", b"other", b"other", b"same"]) == Counter({7: 2, 8: 2, 9: 2})
 
 
 def test_generated_stories_are_recovered() -> None:

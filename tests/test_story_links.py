@@ -5,17 +5,24 @@ report of Al Jazeera and the Daily Knight is linked into one story, the link
 is in the log, the merged feed shows it on both entries, and replay and
 `feed --as-of` reproduce it without running the matcher. The linker is
 idempotent across calls and processes, links an entry that arrives in a later
-poll, and never links an outlet's own formulaic updates to each other.
+poll, and never links an outlet's own formulaic updates to each other. A new
+linker with nothing past its start never reads the read model's entries or
+runs the matcher; one with new entries indexes only their match window, and
+a long catch-up keeps its index bounded.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from lxml import etree
 
-from aggregator.core.events import EntryAdded, StoryLinked
+from aggregator.core.events import EntryAdded, SourceNotModified, StoryLinked
 from aggregator.core.model import content_hash
+from aggregator.core.states import EntryState
+from aggregator.follow.runner import Stories
+from aggregator.follow.stories import linker as linker_module
 from aggregator.follow.stories.linker import StoryLinker
 from aggregator.publish.files import render_merged
 from aggregator.store import open_store
@@ -208,3 +215,86 @@ def test_the_same_fact_from_two_outlets_is_linked_and_folded() -> None:
     ]
     stories = {e.key: e.story for e in model.entries()}
     assert stories["a"] == stories["b"] is not None and stories["c"] is None
+
+
+NOON = datetime(2020, 9, 27, 12, tzinfo=UTC)
+FACT = (
+    "Azerbaijani forces have taken the 3,000-metre-high strategic Murovdag peak"
+    " in Karabakh, presidency spokesman Hikmet Hajiyev said"
+)
+
+
+class CountingModel(MemoryReadModel):
+    """The in-memory read model, counting the entries read through `entries`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read = 0
+
+    def entries(
+        self, source: str | None = None, limit: int | None = None, story: str | None = None
+    ) -> list[EntryState]:
+        found = super().entries(source, limit, story)
+        self.read += len(found)
+        return found
+
+
+def test_a_collect_that_adds_nothing_never_runs_the_matcher() -> None:
+    """A new process (its follower made before its polls) whose polls find unchanged
+    pages reads the poll events past its start, and no entry, and scores nothing."""
+    log, model = MemoryEventLog(), CountingModel()
+    log.append([entry("wire", "a", "Murovdag peak taken", NOON, FACT)])
+    log.append([entry("tv", "b", "Murovdag captured", NOON + timedelta(hours=1), FACT)])
+    catch_up(log, model)
+    assert len(StoryLinker().link(log, model)) == 2  # the earlier process
+    assert Stories(log, model).position() == log.head()
+    linker = StoryLinker(start=log.head())
+    log.append([SourceNotModified(source=s, poll_id="p2", fetched_at=NOON) for s in ("wire", "tv")])
+    catch_up(log, model)
+    model.read = 0
+    assert linker.link(log, model) == []
+    assert linker.position == log.head()
+    assert linker.index is None and model.read == 0
+
+
+def test_a_new_linker_indexes_the_window_of_the_new_entries() -> None:
+    """An entry of a later process joins its partner, recorded by an earlier one; what
+    was published further than the match window from it is never read into the index."""
+    log, model = MemoryEventLog(), CountingModel()
+    log.append(
+        [
+            entry("wire", "old", "Ceasefire talks", NOON - timedelta(days=2), "Ministers met."),
+            entry("wire", "a", "Murovdag peak taken", NOON, FACT),
+        ]
+    )
+    catch_up(log, model)
+    assert StoryLinker().link(log, model) == []
+    linker = StoryLinker(start=log.head())
+    log.append([entry("tv", "b", "Murovdag captured", NOON + timedelta(hours=1), FACT)])
+    catch_up(log, model)
+    written = linker.link(log, model)
+    assert {(r.source, r.event().key) for r in written} == {  # type: ignore[attr-defined]
+        ("wire", "a"),
+        ("tv", "b"),
+    }
+    assert linker.index is not None and len(linker.index) == 2
+    assert linker.index.story_of("wire", "old") is None
+
+
+def test_a_long_catch_up_keeps_the_index_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past `INDEX_LIMIT` entries the index is dropped between two batches and warmed
+    again, and every pair is still linked (each fact's two reports are in one batch)."""
+    monkeypatch.setattr(linker_module, "READ_BATCH", 4)
+    monkeypatch.setattr(linker_module, "INDEX_LIMIT", 6)
+    log, model = MemoryEventLog(), MemoryReadModel()
+    for n in range(10):
+        words = " ".join(f"{word}{n}" for word in FACT.split())
+        when = NOON + timedelta(days=n)
+        log.append([entry("wire", f"a{n}", words, when), entry("tv", f"b{n}", words, when)])
+    catch_up(log, model)
+    linker = StoryLinker()
+    linker.link(log, model)
+    stories = {e.key: e.story for e in model.entries()}
+    assert all(stories[f"a{n}"] == stories[f"b{n}"] is not None for n in range(10))
+    assert len(set(stories.values())) == 10
+    assert linker.index is not None and len(linker.index) <= 6 + 4  # 20 without dropping

@@ -39,11 +39,12 @@ def cmd_collect(ctx: Context) -> int:
             f"polled {len(done)}/{len(chosen)}: {summary.source}", len(done) == len(chosen)
         )
 
+    followers = _Followers(settings, store.log, store.read_model)
     summaries = asyncio.run(
         collect_once(settings.service, chosen, store.log, store.read_model, store.clock, progress)
     )
     before = store.log.head()
-    update = _follow(settings, store.log, store.read_model)
+    update = followers.run()
     links = [r for r in store.log.read(after=before) if r.type == StoryLinked.type_name]
     width = max(len(s.source) for s in summaries)
     for s in summaries:
@@ -67,7 +68,7 @@ def cmd_replay(ctx: Context) -> int:
     def progress(reached: int) -> None:
         output.progress(f"replaying: position {reached} of {upto}")
 
-    update = _follow(settings, store.log, store.read_model, progress, upto)
+    update = _Followers(settings, store.log, store.read_model, progress).run(upto)
     folded = store.read_model.checkpoint()  # folded from 0: the model was reset
     output.progress(f"replayed {folded} events", done=True)
     count = _entry_total(store.read_model)
@@ -93,7 +94,7 @@ def cmd_import(ctx: Context) -> int:
     def progress(at: int) -> None:
         output.progress(f"folding: {at}/{count}")
 
-    update = _follow(settings, store.log, store.read_model, progress)
+    update = _Followers(settings, store.log, store.read_model, progress).run()
     output.progress(f"folded {count} events", done=True)
     print(f"imported {count} events; {_entry_total(store.read_model)} entries")
     print(_documents(update))
@@ -101,18 +102,24 @@ def cmd_import(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _follow(
-    settings: Settings,
-    log: EventLog,
-    model: ReadModel,
-    progress: Callable[[int], None] | None = None,
-    upto: int | None = None,
-) -> Update:
-    """Run a command's followers (fold, stories, files) once; what publishing did."""
-    published: list[Update] = []
-    file_runner(settings, log, model, progress, published=published.append).run(upto)
-    (update,) = published
-    return update
+class _Followers:
+    """A command's followers (fold, stories, files), made before it appends
+    anything: the story linker links what is appended after it was made."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        log: EventLog,
+        model: ReadModel,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self._published: list[Update] = []
+        self._runner = file_runner(settings, log, model, progress, published=self._published.append)
+
+    def run(self, upto: int | None = None) -> Update:
+        """Run them once; what publishing did."""
+        self._runner.run(upto)
+        return self._published[-1]
 
 
 def _documents(update: Update) -> str:

@@ -8,7 +8,9 @@ Every command that appends or rebuilds (`collect`, `run`, `import`,
 2. `Stories` runs the story linker, which reads the entries added past its
    own position and appends a `StoryLinked` for each match (see
    `follow.stories.linker`). Its state is in the log and the read model; a
-   new one warms up from the read model and goes on from its checkpoint.
+   new one starts at the log's head when the follower is made, before the
+   command appends anything, and warms up from the read model only when
+   entries come past it.
 3. `Publication` brings the published documents up to the read model (the
    `Publisher` of `publish.live`, which keeps the position of its edition;
    for a command's files, the state files beside the feeds and the archive
@@ -81,6 +83,13 @@ class Projection:
 class Stories:
     """Links the entries the log gained into stories, appending `StoryLinked` events.
 
+    Without a `linker`, one of its own starts at the log's head as it is now:
+    what the log holds already was linked by the process that appended it
+    (each runs this follower after its appends), so a command links only the
+    entries appended after its runner was made, and one that appends none
+    (a `collect` of unchanged pages, `replay`, `import`, `serve`) never runs
+    the matcher. Build the runner before appending.
+
     Following to a position before the log's head (`replay --until`) links
     nothing: the log past that position already says what was linked, and a
     rebuild of the past must not record new facts.
@@ -97,7 +106,7 @@ class Stories:
     ) -> None:
         self._log = log
         self._model = model
-        self._linker = linker or StoryLinker()
+        self._linker = linker or StoryLinker(start=log.head())
         self._interrupted = interrupted
 
     def follow(self, upto: int | None) -> None:
@@ -201,8 +210,9 @@ def file_runner(
     published: Callable[[Update], None] = lambda update: None,
 ) -> Runner:
     """The followers of a one-shot command (`collect`, `import`, `replay`): fold,
-    link stories, and write the documents to `output_dir` (`published` hears
-    what was rendered and written, for the command to report)."""
+    link stories (what is appended after this call, see `Stories`), and write
+    the documents to `output_dir` (`published` hears what was rendered and
+    written, for the command to report)."""
     return Runner(
         [
             Projection(log, model, progress),

@@ -23,7 +23,7 @@ import functools
 import html
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 PLAIN, PROPER, NUMBER = 0, 1, 2
 
@@ -171,9 +171,8 @@ def _sentence_start(text: str, index: int) -> bool:
     return position < 0 or text[position] in _SENTENCE_BREAK
 
 
-def shingles(words: Iterable[str], size: int) -> set[str]:
-    """Runs of `size` consecutive tokens, joined by a space."""
-    sequence = list(words)
-    if len(sequence) < size:
-        return {" ".join(sequence)} if sequence else set()
-    return {" ".join(sequence[i : i + size]) for i in range(len(sequence) - size + 1)}
+def shingles(words: Sequence[str], size: int) -> set[tuple[str, ...]]:
+    """Runs of `size` consecutive tokens (all of them, when fewer)."""
+    if len(words) < size:
+        return {tuple(words)} if words else set()
+    return set(zip(*(words[i:] for i in range(size)), strict=False))
