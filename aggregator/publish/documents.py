@@ -65,7 +65,7 @@ from pathlib import Path
 
 from aggregator.config import Settings
 from aggregator.core.errors import StoreUnavailable
-from aggregator.core.files import write_atomic
+from aggregator.core.files import write_all
 from aggregator.publish import catalog, disk
 from aggregator.publish.archive import Baseline, Paging, pages_to_render, render_key
 from aggregator.publish.catalog import CATALOG, Address, Kind, Row, View
@@ -223,8 +223,9 @@ class Documents:
         changed_at = model.last_recorded_at() or clock()
         documents: dict[Address, Document] = {}
         rendered: list[Address] = []
-        changed: list[Address] = []
-        written: list[Address] = []
+        # Whether each rendering holds new bytes; None: only if its file changed.
+        new_bytes: dict[Address, bool | None] = {}
+        to_write: list[tuple[Address, Path, bytes]] = []
         kept: list[tuple[Address, Document]] = []
         for row in reversed(CATALOG):
             touched = self._touched(row.kind, plan, sources)
@@ -249,16 +250,19 @@ class Documents:
                 settled = catalog.settled(address, view.paging)
                 made = document(body, previous, changed_at, settled)
                 rendered.append(address)
-                on_disk = self._write and path is not None and write_atomic(path, body)
-                if on_disk:
-                    written.append(address)
-                new_bytes = on_disk if previous is None else made is not previous
-                if new_bytes:
-                    changed.append(address)
+                if self._write and path is not None:
+                    to_write.append((address, path, body))
+                new_bytes[address] = None if previous is None else made is not previous
                 if opened:
                     documents[address] = made
                 else:
                     kept.append((address, made))
+        on_disk = write_all([(path, body) for _, path, body in to_write])
+        written = [a for (a, _, _), wrote in zip(to_write, on_disk, strict=True) if wrote]
+        was_written = set(written)
+        changed = [
+            a for a in rendered if new_bytes[a] or (new_bytes[a] is None and a in was_written)
+        ]
         self._keep(kept)
         self._finish_archive(plan, view.paging, rendered, written)
         self._edition = Edition(position, view.paging, documents)
