@@ -283,7 +283,6 @@ def figures(
         f"every source on a {sizes.interval:g} s interval, jitter 0, [service] fetches = "
         f"{CONCURRENCY}, per_host = {CONCURRENCY}, workers at its default; started on a fresh "
         "log, timed from the start of the process; one run",
-        *varied.notes,
     ]
     return [
         beside(
@@ -349,7 +348,12 @@ def figures(
             "our CPU s / reader wall s",
             f"ratio <= {PEER_RATIO:g}",
             varied.round_cpu <= PEER_RATIO * median(samples["reader warm update"]),
-            ["the service's process group (extraction workers included), read from /proc"],
+            [
+                "the CPU of the service's process group (extraction workers included), read "
+                "from /proc: its polls, and whatever else it did meanwhile (its followers: "
+                "stories, publishing)",
+                *varied.cpu_notes,
+            ],
             runs=1,
         ),
         figure(
@@ -377,7 +381,7 @@ def figures(
             "our MB / reader MB",
             f"< {RSS_TARGET_MB:.0f} MB, the service and its workers summed",
             varied.tree_peak_mb < RSS_TARGET_MB,
-            [f"the service process alone: {varied.main_peak_mb:.0f} MB (VmHWM)"],
+            varied.notes,
             runs=1,
         ),
         beside(FIGURES[10], "near cold", "varied cold", "varied texts", NEAR_RATIO),
@@ -391,7 +395,12 @@ def figures(
             "near-identical s / varied s",
             f"ratio <= {NEAR_RATIO:g}",
             near.first_round <= NEAR_RATIO * varied.first_round,
-            near.notes,
+            [
+                *run_notes,
+                f"its round of 304 polls: {near.round_cpu:.1f} CPU s (varied: "
+                f"{varied.round_cpu:.1f}); its polls at most {max(near.late):.2f} s late "
+                f"(varied: {late_max:.2f})",
+            ],
             runs=1,
         ),
         figure(
@@ -403,7 +412,7 @@ def figures(
             "near-identical MB / varied MB",
             f"ratio <= {NEAR_RATIO:g}",
             near.tree_peak_mb <= NEAR_RATIO * varied.tree_peak_mb,
-            [f"the service process alone: {near.main_peak_mb:.0f} MB (VmHWM)"],
+            near.notes,
             runs=1,
         ),
         figure(

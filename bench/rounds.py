@@ -60,9 +60,9 @@ class Poll:
 class RunResult:
     first_round: float  # seconds from the start until every source was polled once
     round_cpu: float  # CPU seconds of the service's process group for one round of 304s
+    cpu_notes: list[str]  # which round, and what else the service did then
     late: list[float]  # seconds after its due time each poll of rounds 2 and 3 began
     timer_late: dict[str, float]  # the bare timer's max and p95, seconds
-    main_peak_mb: float  # VmHWM of the service's own process
     tree_peak_mb: float  # the sum over its process group
     notes: list[str]
 
@@ -165,6 +165,17 @@ def _check_health(port: int, sources: int) -> None:
         raise RuntimeError(f"/healthz: status {body.get('status')}, outcomes {outcomes}")
 
 
+def _stories_logged(log: Path, started: float) -> list[str]:
+    """When the service said it had linked stories (its JSON log lines), from its start:
+    the stories follower's work is the service's too, and may run into a round."""
+    said = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if '"stories linked"' in line:
+            record = json.loads(line)
+            said.append(f"{_unix(record['time']) - started:.0f} s: {record['entries']} entries")
+    return said
+
+
 def _round_cpu(
     rounds: Sequence[Sequence[Poll]], found: Sequence[Poll], sampler: GroupSampler
 ) -> tuple[float, list[str]]:
@@ -196,6 +207,21 @@ def _round_cpu(
     return spent * sources / inside, notes
 
 
+def _memory(sampler: GroupSampler, pid: int) -> tuple[float, str]:
+    """The peak RSS of the service and its other processes summed (MB), and their parts."""
+    main_kb = sampler.peaks[pid][1]
+    others = sorted((what, kb) for other, (what, kb) in sampler.peaks.items() if other != pid)
+    note = (
+        f"peak RSS (VmHWM) of the service {main_kb / 1024:.0f} MB and of its "
+        f"{len(others)} other processes: "
+        + ", ".join(f"{what} {kb / 1024:.0f}" for what, kb in others)
+        + " MB (a forkserver's forks are the extraction workers); the figure sums them as if "
+        f"they peaked at once; the largest sum of their Pss, sampled every {sampler.every:g} s: "
+        f"{sampler.pss_peak_kb / 1024:.0f} MB"
+    )
+    return (main_kb + sum(kb for _, kb in others)) / 1024, note
+
+
 def measure_run(
     urls: Sequence[str],
     work: Path,
@@ -224,7 +250,7 @@ def measure_run(
             _await_rounds(process, database, sources, timeout)
             _check_health(port, sources)
             stop_group(timer)
-            stopping = time.perf_counter()
+            stopping, stopping_at = time.perf_counter(), time.time()
             stop_group(process, STOP_GRACE)
             stopped = time.perf_counter() - stopping
     finally:
@@ -236,30 +262,24 @@ def measure_run(
     entries = event_counts(database).get("EntryAdded", 0)
     if entries != sources * items:
         raise RuntimeError(f"the log holds {entries} entries, expected {sources * items}")
-    round_cpu, notes = _round_cpu(rounds, found, sampler)
+    round_cpu, cpu_notes = _round_cpu(rounds, found, sampler)
     late = [
         later.fetched_at - earlier.fetched_at - interval
         for k in range(1, ROUNDS)
         for earlier, later in zip(rounds[k - 1], rounds[k], strict=True)
     ]
-    peaks = sampler.peaks
-    main_kb = peaks[process.pid][1]
-    others = [(what, kb) for pid, (what, kb) in peaks.items() if pid != process.pid]
-    notes += [
-        f"SIGTERM to exit: {stopped:.1f} s (exit status {process.returncode})",
-        f"peak RSS (VmHWM) of the service {main_kb / 1024:.0f} MB and of its "
-        f"{len(others)} other processes: "
-        + ", ".join(f"{what} {kb / 1024:.0f}" for what, kb in sorted(others))
-        + " MB (a forkserver's forks are the extraction workers); the figure sums them as if "
-        f"they peaked at once; the largest sum of their Pss, sampled every {sampler.every:g} s: "
-        f"{sampler.pss_peak_kb / 1024:.0f} MB",
-    ]
+    cpu_notes.append(
+        "the service logged 'stories linked' at (from its start, SIGTERM at "
+        f"{stopping_at - started:.0f} s): {_stories_logged(work / 'run.stderr', started)}"
+    )
+    tree_mb, memory_note = _memory(sampler, process.pid)
+    notes = [f"SIGTERM to exit: {stopped:.1f} s (exit status {process.returncode})", memory_note]
     return RunResult(
         first_round=max(poll.recorded_at for poll in rounds[0]) - started,
         round_cpu=round_cpu,
+        cpu_notes=cpu_notes,
         late=late,
         timer_late=json.loads(timer_out.read_text(encoding="utf-8")),
-        main_peak_mb=main_kb / 1024,
-        tree_peak_mb=(main_kb + sum(kb for _, kb in others)) / 1024,
+        tree_peak_mb=tree_mb,
         notes=notes,
     )
