@@ -64,6 +64,13 @@ def median(samples: Sequence[float]) -> float:
     return statistics.median(samples)
 
 
+def p95(samples: Sequence[float]) -> float:
+    """The 95th percentile, within the samples (never extrapolated past the largest)."""
+    if len(samples) < 2:
+        return max(samples, default=0.0)
+    return statistics.quantiles(samples, n=20, method="inclusive")[-1]
+
+
 def machine() -> dict[str, Any]:
     """The facts a figure needs beside it to mean anything."""
     model = ""

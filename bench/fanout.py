@@ -21,11 +21,12 @@ child running the bare loop; the figure is the child's own high-water mark
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -77,8 +78,38 @@ def _sentence(rng: random.Random, low: int, high: int) -> str:
     return " ".join(words).capitalize()
 
 
-def feed_bytes(number: int, items: int = ITEMS) -> bytes:
-    """RSS 2.0 feed `number`: `items` items, newest first, the same bytes every time."""
+def _event_paragraph(event: int) -> str:
+    """The long paragraph every outlet covering `event` repeats in each update."""
+    rng = random.Random(f"event-{event}")
+    return " ".join(f"{_sentence(rng, 9, 13)}." for _ in range(4))
+
+
+def _varied_body(rng: random.Random, site: str, slug: str) -> str:
+    return "".join(
+        f"<p>{_sentence(rng, 12, 30)}. {_sentence(rng, 6, 16)}, "
+        f'<a href="{site}/{slug}#p{p}">{_sentence(rng, 2, 4).lower()}</a>.</p>'
+        for p in range(rng.randint(1, 2))
+    )
+
+
+def _shared_body(rng: random.Random, site: str, slug: str, event: int) -> str:
+    """The event's shared paragraph behind a few words and numbers of this update's own."""
+    return (
+        f"<p>{_sentence(rng, 3, 5)}: {rng.randint(2, 900)} {rng.choice(_WORDS)}, "
+        f"{rng.randint(2, 60)} {rng.choice(_WORDS)}. {_event_paragraph(event)} "
+        f'<a href="{site}/{slug}">{_sentence(rng, 2, 4).lower()}</a>.</p>'
+    )
+
+
+def feed_bytes(number: int, items: int = ITEMS, outlets: int = 0) -> bytes:
+    """RSS 2.0 feed `number`: `items` items, newest first, the same bytes every time.
+
+    With `outlets`, feeds come in groups of that many outlets covering one
+    event, as live blogs of one event do: every update's text is then the
+    group's one long paragraph plus a few words and numbers of its own
+    (near-identical texts, the hard case for story linking), about as long
+    as a varied update.
+    """
     rng = random.Random(number)
     site = f"https://news{number:04d}.example.org"
     newest = datetime(2026, 11, 20, 18, 0, tzinfo=UTC) - timedelta(minutes=number % 97)
@@ -97,11 +128,10 @@ def feed_bytes(number: int, items: int = ITEMS) -> bytes:
     for index in range(items):
         published = newest - timedelta(minutes=37 * index + rng.randint(0, 20))
         slug = f"{published:%Y/%m/%d}/story-{number:04d}-{index:02d}"
-        paragraphs = "".join(
-            f"<p>{_sentence(rng, 12, 30)}. {_sentence(rng, 6, 16)}, "
-            f'<a href="{site}/{slug}#p{p}">{_sentence(rng, 2, 4).lower()}</a>.</p>'
-            for p in range(rng.randint(1, 2))
-        )
+        if outlets:
+            body = _shared_body(rng, site, slug, (number - 1) // outlets)
+        else:
+            body = _varied_body(rng, site, slug)
         categories = "".join(
             f"<category>{rng.choice(_WORDS)}</category>" for _ in range(rng.randint(1, 3))
         )
@@ -113,30 +143,35 @@ def feed_bytes(number: int, items: int = ITEMS) -> bytes:
             f"<pubDate>{format_datetime(published, usegmt=True)}</pubDate>\n"
             f"<dc:creator>{escape(_sentence(rng, 2, 2).title())}</dc:creator>\n"
             f"{categories}\n"
-            f"<description>{escape(paragraphs)}</description>\n"
+            f"<description>{escape(body)}</description>\n"
             "</item>\n"
         )
     parts.append("</channel>\n</rss>\n")
     return "".join(parts).encode("utf-8")
 
 
-def write_feeds(root: Path, count: int, items: int = ITEMS) -> list[str]:
-    """Write `count` feeds under `root/feeds/`; their paths relative to `root`."""
+def write_feeds(root: Path, count: int, items: int = ITEMS, outlets: int = 0) -> list[str]:
+    """Write `count` feeds under `root/feeds/` (see `feed_bytes` for `outlets`);
+    their paths relative to `root`."""
     (root / "feeds").mkdir(parents=True, exist_ok=True)
     paths = []
     for number in range(1, count + 1):
         relative = f"feeds/news-{number:04d}.rss"
-        (root / relative).write_bytes(feed_bytes(number, items))
+        (root / relative).write_bytes(feed_bytes(number, items, outlets))
         paths.append(relative)
     return paths
+
+
+# The [service] table of this module's configs; `bench.process` writes its own.
+SERVICE: Mapping[str, int | str] = {"workers": CONCURRENCY, "per_host": CONCURRENCY}
 
 
 def config_text(
     database: Path,
     output: Path,
     urls: Sequence[str],
-    workers: int = CONCURRENCY,
-    per_host: int = CONCURRENCY,
+    service: Mapping[str, int | str] = SERVICE,
+    interval: str = "5m",
     max_entries: int = 100,
 ) -> str:
     sources = "".join(
@@ -146,10 +181,11 @@ name = "news-{number:04d}"
 title = "Northshire Courier {number:04d}"
 url = "{url}"
 format = "feed"
-interval = "5m"
+interval = "{interval}"
 """
         for number, url in enumerate(urls, start=1)
     )
+    keys = "".join(f"{key} = {json.dumps(value)}\n" for key, value in service.items())
     return f"""# generated by bench
 [storage]
 url = "sqlite:///{database}"
@@ -162,18 +198,21 @@ max_entries = {max_entries}
 output_dir = "{output}"
 
 [service]
-workers = {workers}
-per_host = {per_host}
-{sources}"""
+{keys}{sources}"""
 
 
-def write_config(directory: Path, urls: Sequence[str], name: str = "aggregator") -> Path:
+def write_config(
+    directory: Path,
+    urls: Sequence[str],
+    name: str = "aggregator",
+    service: Mapping[str, int | str] = SERVICE,
+    interval: str = "5m",
+) -> Path:
     """A config for `urls` whose SQLite file and output live in `directory` (made fresh)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.toml"
-    path.write_text(
-        config_text(directory / f"{name}.db", directory / "feeds", urls), encoding="utf-8"
-    )
+    text = config_text(directory / f"{name}.db", directory / "feeds", urls, service, interval)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -191,11 +230,12 @@ class Corpus:
 
 
 @contextmanager
-def served_feeds(count: int, items: int = ITEMS) -> Iterator[Corpus]:
-    """`count` generated feeds served by a private nginx, for a `with` block."""
+def served_feeds(count: int, items: int = ITEMS, outlets: int = 0) -> Iterator[Corpus]:
+    """`count` generated feeds (see `feed_bytes` for `outlets`) served by a private
+    nginx, for a `with` block."""
     with tempfile.TemporaryDirectory(prefix="bench-feeds-") as temp, terminated_on_sigterm():
         root = Path(temp)
-        paths = write_feeds(root, count, items)
+        paths = write_feeds(root, count, items, outlets)
         with Nginx(root) as nginx:
             yield Corpus(root, nginx, paths, [f"{nginx.base}/{path}" for path in paths])
 
@@ -226,12 +266,19 @@ def check_cycle(summaries: Sequence[PollSummary], cold: bool, items: int = ITEMS
             raise RuntimeError(f"second poll of {s.source} was not a 304: {s}")
 
 
-async def bare_cycle(urls: Sequence[str], etags: dict[str, str] | None = None) -> dict[str, str]:
-    """GET every URL, `CONCURRENCY` at once, with If-None-Match when `etags` are
-    given; the ETags returned. Every answer must be 200 (or 304 when conditional)."""
-    limit = asyncio.Semaphore(CONCURRENCY)
+async def bare_cycle(
+    urls: Sequence[str],
+    etags: dict[str, str] | None = None,
+    concurrency: int = CONCURRENCY,
+    read: Callable[[bytes], None] | None = None,
+) -> dict[str, str]:
+    """GET every URL, `concurrency` at once over a pool of as many connections, with
+    If-None-Match when `etags` are given, handing each body to `read`; the ETags
+    returned. Every answer must be 200 (or 304 when conditional)."""
+    limit = asyncio.Semaphore(concurrency)
     expected = 304 if etags else 200
-    async with httpx.AsyncClient(timeout=30.0) as client:
+    pool = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30.0, limits=pool) as client:
 
         async def one(url: str) -> tuple[str, str]:
             headers = {"If-None-Match": etags[url]} if etags else {}
@@ -239,6 +286,8 @@ async def bare_cycle(urls: Sequence[str], etags: dict[str, str] | None = None) -
                 response = await client.get(url, headers=headers)
             if response.status_code != expected:
                 raise RuntimeError(f"{url} answered {response.status_code}")
+            if read is not None:
+                read(response.content)
             return url, response.headers.get("ETag", "")
 
         return dict(await asyncio.gather(*(one(url) for url in urls)))

@@ -2,9 +2,17 @@
 
 Events per second through reset → read → decode → fold → write, beside a bare
 scan of the same event table with sqlite3 that decodes every payload with
-json.loads. Target: at least 100,000 events/s, within 3x of the bare scan.
-The peak resident memory of the replay, run alone in a child process, has
-a target of under 300 MB.
+json.loads. Target (issue 17): at least 100,000 events/s, within 2x of the
+bare scan. The peak resident memory of the replay, run alone in a child
+process, has a target of under 300 MB.
+
+The bare scan is the least any replay must do, kept that way on purpose: it
+reads the same rows (every event, in log order) and the same seven columns
+the replay reads (`store.sql._EVENT_COLUMNS`), and decodes each payload from
+JSON, into plain dicts. Turning them into typed events (times parsed,
+dataclasses built, old schema versions upcast) is the replay's own work and
+counts on its side: a baseline doing it too would be our code timed twice,
+and would hide its cost.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from aggregator.store import open_store
 from aggregator.store.catchup import catch_up
 from bench.common import Figure, main, median, peak_rss_mb, timed
 from bench.data import big_log
+
+RATIO_TARGET = 2.0
 
 
 def replay(path: Path) -> int:
@@ -63,8 +73,8 @@ def run(quick: bool) -> list[Figure]:
             baseline=count / median(bare),
             ratio=ratio,
             ratio_meaning="our time / bare time",
-            target=">= 100,000 events/s, ratio <= 3",
-            met=rate >= 100_000 and ratio <= 3,
+            target=f">= 100,000 events/s, ratio <= {RATIO_TARGET:g}",
+            met=rate >= 100_000 and ratio <= RATIO_TARGET,
             runs=runs,
             command="python -m bench.replay",
             samples=ours,

@@ -27,6 +27,7 @@ BENCHMARKS = [
     "serving",
     "stories",
     "extract_speed",
+    "process",
 ]
 
 

@@ -18,10 +18,8 @@ The issue sets no target here: the figure is the ratio to nginx.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,6 +29,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.child import aggregator_command, clean_env
 from bench.common import REPO, Figure, main, median
 from bench.fanout import write_config, write_feeds
 from bench.nginx import (
@@ -102,15 +101,6 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
-def _env() -> dict[str, str]:
-    """This environment without the developer's own AGGREGATOR_* settings."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
-
-
-def aggregator_command(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "aggregator", "--config", str(config), *args]
-
-
 def fill_log(work: Path) -> Path:
     """Generated feeds collected into an SQLite log by `aggregator collect`; the config."""
     paths = write_feeds(work, SOURCES, ITEMS)
@@ -119,7 +109,7 @@ def fill_log(work: Path) -> Path:
         aggregator_command(config, "collect"),
         capture_output=True,
         text=True,
-        env=_env(),
+        env=clean_env(),
         cwd=REPO,
         timeout=120,
         check=False,
@@ -141,7 +131,7 @@ def aggregator_serve(config: Path, logs: Path) -> Iterator[str]:
             aggregator_command(config, "serve", "--host", "127.0.0.1", "--port", str(port)),
             out,
             err,
-            env=_env(),
+            env=clean_env(),
             cwd=REPO,
         )
     try:
