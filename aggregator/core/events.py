@@ -161,11 +161,12 @@ class StoryLinked(Event):
 
     Keyed by the entry alone, so an entry joins one story once and never moves,
     and two linkers that decided differently leave the first decision. `score`
-    is the entry's mean match score against the members it was checked
-    against and matched (0 for the entry that founded the story: since issue
-    17 at most `follow.stories.cluster.STORY_SAMPLE` of them, the story's
-    earliest and newest); `matched` names those members as "source/key",
-    which explains the link to a person reading the log.
+    is the entry's mean match score against the members it matched (0 for
+    the entry that founded the story); `matched` names those members as
+    "source/key", which explains the link to a person reading the log. Since
+    issue 17 an entry is checked against a sample of a story's members (at
+    most `follow.stories.cluster.STORY_SAMPLE`, its earliest and newest), so
+    `matched` names at most that many.
     """
 
     type_name: ClassVar[str] = "StoryLinked"
