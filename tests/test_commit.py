@@ -132,6 +132,21 @@ def test_events_already_in_the_log_come_back_as_nothing_written() -> None:
     assert [r.source for r in second] == ["t"]
 
 
+def test_a_write_that_fails_otherwise_raises_its_error_in_every_poll_of_the_group() -> None:
+    class BrokenLog(GatedLog):
+        def append(self, events: Sequence[Event]) -> list[StoredEvent]:
+            super().append([])  # waits on the gate the first time
+            raise TypeError("a bug in the store")
+
+    log, model = BrokenLog(), MemoryReadModel()
+    commit, writer = commit_in_thread(log, model)
+    try:
+        outcomes = asyncio.run(_commit_all(commit, log, [[polled(f"s{i}")] for i in range(3)]))
+    finally:
+        writer.shutdown()
+    assert [type(o) for o in outcomes] == [TypeError] * 3
+
+
 @pytest.mark.parametrize("events", [[], [polled("s")]])
 def test_a_poll_gets_back_exactly_its_own_records(events: list[Event]) -> None:
     log, model = GatedLog(), MemoryReadModel()

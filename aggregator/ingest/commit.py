@@ -93,7 +93,11 @@ class GroupCommit:
         try:
             while self._waiting:
                 group, self._waiting = self._waiting, []
-                outcomes = await self._run_write(partial(self._write, group))
+                outcomes: list[list[StoredEvent] | BaseException]
+                try:
+                    outcomes = await self._run_write(partial(self._write, group))
+                except Exception as exc:  # a bug, or a store error of another kind:
+                    outcomes = [exc] * len(group)  # every poll of the group raises it
                 for waiting, outcome in zip(group, outcomes, strict=True):
                     if waiting.done.done():
                         continue  # its poll was cancelled meanwhile
