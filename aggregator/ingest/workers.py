@@ -110,6 +110,8 @@ class _Worker:
         )
         self.process.start()
         theirs.close()  # ours closed, a dead worker's end reads as EOF
+        self._killing = threading.Lock()
+        self._killed = False
 
     def run(self, job: _Job) -> _Outcome:
         self.connection.send(job)
@@ -117,9 +119,15 @@ class _Worker:
         return outcome
 
     def kill(self) -> None:
-        self.process.kill()
-        self.process.join()
-        self.connection.close()
+        """Stop it; safe to call twice at once (`close` and the thread that
+        was using it both do, when the pool closes mid-page)."""
+        with self._killing:
+            if self._killed:
+                return
+            self._killed = True
+            self.process.kill()
+            self.process.join()
+            self.connection.close()
 
 
 class ExtractPool:
